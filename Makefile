@@ -1,0 +1,58 @@
+# owll: the course's commands. `make help` lists them; README.md explains them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV   := .venv
+PYTHON := $(VENV)/bin/python
+STAMP  := $(VENV)/.owll-installed
+# The project's environment comes first, and its Jupyter data (the python3
+# kernel) wins over a user-level kernelspec that may point at another Python.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export JUPYTER_PATH := $(CURDIR)/$(VENV)/share/jupyter
+export MPLBACKEND := Agg
+export PYTHONHASHSEED := 0
+
+BUILD_SITE := $(VENV)/bin/jupyter-book build . -W -n --keep-going --quiet
+DEST ?= ../owll-student
+
+.PHONY: help env book site test notebooks lab bench dist publish clean
+
+help:  ## List the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PYTHON) || python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PYTHON) -m pip check
+	touch $(STAMP)
+
+env: $(STAMP)  ## Create the environment .venv (if missing or out of date)
+
+book: $(STAMP) site  ## Create the environment if missing, then build the website into _build/html
+
+site: $(STAMP)
+	$(BUILD_SITE)
+	@echo "Website: file://$(CURDIR)/_build/html/index.html"
+
+test: $(STAMP)  ## The whole suite: site build, nbval on the book, unit, science and HTML tests
+	$(BUILD_SITE)
+	$(PYTHON) -m pytest
+
+notebooks: $(STAMP)  ## Re-execute every book notebook in place and store its outputs
+	$(PYTHON) tools/execute_notebooks.py $$(git ls-files 'book/*.ipynb' 'book/**/*.ipynb' | sort -u)
+
+lab: $(STAMP)  ## Open JupyterLab in the project's environment
+	$(VENV)/bin/jupyter lab
+
+bench: $(STAMP)  ## Time each notebook, the site build and make test; write BENCHMARKS.md
+	$(PYTHON) tools/bench.py
+
+dist: $(STAMP)  ## Build the wheel of owll_helpers into dist/
+	$(PYTHON) -m build --wheel --no-isolation --outdir dist .
+
+publish: $(STAMP) site  ## Write the student repository to DEST (default ../owll-student)
+	$(PYTHON) tools/publish.py "$(DEST)"
+
+clean:  ## Remove build outputs (not the environment)
+	rm -rf _build dist build *.egg-info owll_helpers.egg-info .pytest_cache

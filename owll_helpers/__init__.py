@@ -1,0 +1,21 @@
+"""Helpers for the course *Learning in the Presence of the Unknown*.
+
+The notebooks import this package for everything that is not the point of the
+lesson: data, seeding, model builders, training loops and plots.  It is
+organized by concern, one small module each:
+
+- :mod:`owll_helpers.seed` -- one call that makes a run repeatable;
+- :mod:`owll_helpers.data` -- scikit-learn's digits as tensors, 2-D toy sets;
+- :mod:`owll_helpers.models` -- MLP and CNN builders, weight initialization;
+- :mod:`owll_helpers.train` -- a training loop with a progress bar, evaluation;
+- :mod:`owll_helpers.plotting` -- the course's figure style and shared plots.
+
+Functions that an assignment asks students to write are *not* here until a
+later chapter needs them.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

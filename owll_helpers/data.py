@@ -1,0 +1,147 @@
+"""Data that ships offline, as torch tensors.
+
+The in-distribution data of the course is scikit-learn's ``load_digits``: the
+1,797 8x8 handwritten digits of the UCI "Optical Recognition of Handwritten
+Digits" set (Alpaydin & Kaynak, 1998), installed with scikit-learn, so nothing
+is downloaded.  The 2-D toy sets (two moons, blobs) are for pictures.
+
+Out-of-distribution sets and the torchvision MNIST family arrive with the
+chapters that use them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sklearn.datasets import load_digits, make_blobs, make_moons
+from sklearn.model_selection import train_test_split
+
+from ._checks import check_labels, check_positive_int, check_tensor
+
+#: Height and width of a digits image.
+DIGITS_IMAGE_SHAPE: tuple[int, int] = (8, 8)
+#: The digits' pixels are counts from 0 to 16 (4x4 blocks of a 32x32 bitmap).
+DIGITS_MAX_PIXEL: float = 16.0
+
+
+@dataclass(frozen=True)
+class Split:
+    """Inputs and integer labels of one part of a data set.
+
+    Attributes:
+        x: float32 inputs, one sample per row (``(N, D)``) or per image
+            (``(N, 1, H, W)``).
+        y: int64 class labels of shape ``(N,)``.
+    """
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __post_init__(self) -> None:
+        check_tensor(self.x, "x", dtype_kind="float", allow_empty=True)
+        if self.x.ndim < 2:
+            raise ValueError(f"x must have a sample dimension and features, got shape {tuple(self.x.shape)}")
+        check_labels(self.y, "y", self.x.shape[0], allow_empty=True)
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    @property
+    def n_features(self) -> int:
+        """Number of input values per sample."""
+        return int(np.prod(self.x.shape[1:]))
+
+
+@dataclass(frozen=True)
+class DataSplits:
+    """Train, validation and test parts of a data set, plus what describes it."""
+
+    train: Split
+    val: Split
+    test: Split
+    n_classes: int
+    image_shape: tuple[int, int]
+
+    @property
+    def n_features(self) -> int:
+        """Number of input values per sample."""
+        return self.train.n_features
+
+
+def _to_split(x: np.ndarray, y: np.ndarray) -> Split:
+    return Split(torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.int64))
+
+
+def load_digits_splits(
+    seed: int = 0,
+    *,
+    fractions: tuple[float, float, float] = (0.6, 0.2, 0.2),
+    images: bool = False,
+    classes: tuple[int, ...] | None = None,
+) -> DataSplits:
+    """Load scikit-learn's digits as a stratified train/val/test split.
+
+    Pixels are scaled from counts 0..16 to [0, 1].  The split depends only on
+    ``seed`` and ``fractions``, so every notebook that asks for the same seed
+    sees the same samples.
+
+    Args:
+        seed: seed of the (stratified) split.
+        fractions: train, validation and test fractions; they must sum to 1.
+        images: return inputs as ``(N, 1, 8, 8)`` images instead of ``(N, 64)``.
+        classes: keep only these digit classes (labels keep their digit value).
+
+    Returns:
+        A :class:`DataSplits` with float32 inputs and int64 labels.
+    """
+    check_positive_int(seed, "seed", minimum=0)
+    if len(fractions) != 3 or any(f <= 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-9:
+        raise ValueError(f"fractions must be three positive numbers that sum to 1, got {fractions}")
+    bunch = load_digits()
+    x = bunch.data.astype(np.float32) / DIGITS_MAX_PIXEL
+    y = bunch.target.astype(np.int64)
+    if classes is not None:
+        unknown = sorted(set(classes) - set(range(10)))
+        if unknown or not classes:
+            raise ValueError(f"classes must be a non-empty subset of the digits 0..9, got {classes}")
+        keep = np.isin(y, classes)
+        x, y = x[keep], y[keep]
+    train_fraction, val_fraction, test_fraction = fractions
+    x_train, x_rest, y_train, y_rest = train_test_split(
+        x, y, train_size=train_fraction, stratify=y, random_state=seed
+    )
+    x_val, x_test, y_val, y_test = train_test_split(
+        x_rest, y_rest, train_size=val_fraction / (val_fraction + test_fraction), stratify=y_rest, random_state=seed
+    )
+    if images:
+        x_train, x_val, x_test = (a.reshape(-1, 1, *DIGITS_IMAGE_SHAPE) for a in (x_train, x_val, x_test))
+    return DataSplits(
+        train=_to_split(x_train, y_train),
+        val=_to_split(x_val, y_val),
+        test=_to_split(x_test, y_test),
+        n_classes=10,
+        image_shape=DIGITS_IMAGE_SHAPE,
+    )
+
+
+def two_moons(n_samples: int = 400, *, noise: float = 0.1, seed: int = 0) -> Split:
+    """Two interleaving half circles in 2-D (scikit-learn's ``make_moons``)."""
+    check_positive_int(n_samples, "n_samples", minimum=2)
+    if noise < 0:
+        raise ValueError(f"noise must be non-negative, got {noise}")
+    x, y = make_moons(n_samples=n_samples, noise=noise, random_state=seed)
+    return _to_split(x, y)
+
+
+def blobs(
+    n_samples: int = 400, *, n_classes: int = 3, cluster_std: float = 1.0, seed: int = 0
+) -> Split:
+    """Isotropic Gaussian clusters in 2-D (scikit-learn's ``make_blobs``)."""
+    check_positive_int(n_samples, "n_samples", minimum=2)
+    check_positive_int(n_classes, "n_classes", minimum=2)
+    if cluster_std <= 0:
+        raise ValueError(f"cluster_std must be positive, got {cluster_std}")
+    x, y = make_blobs(n_samples=n_samples, centers=n_classes, cluster_std=cluster_std, random_state=seed)
+    return _to_split(x, y)

@@ -1,0 +1,160 @@
+"""The course's figure style and the plots that several chapters share.
+
+Colours are the Okabe & Ito (2008) palette, which stays distinguishable for
+the common forms of colour blindness.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from ._checks import check_positive_int, check_tensor
+from .train import History
+
+#: Okabe-Ito colour-blind-safe palette (black last, for reference lines).
+PALETTE: tuple[str, ...] = (
+    "#0072B2",  # blue
+    "#E69F00",  # orange
+    "#009E73",  # bluish green
+    "#D55E00",  # vermillion
+    "#CC79A7",  # reddish purple
+    "#56B4E9",  # sky blue
+    "#F0E442",  # yellow
+    "#000000",  # black
+)
+
+#: History metrics :func:`plot_history` can draw.
+HISTORY_METRICS: tuple[str, ...] = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
+
+
+def use_style() -> None:
+    """Apply the course's figure style (palette, sizes, PNG output) to matplotlib."""
+    mpl.rcParams.update(
+        {
+            "axes.prop_cycle": mpl.cycler(color=PALETTE),
+            "figure.figsize": (6.4, 3.6),
+            "figure.dpi": 100,
+            "savefig.dpi": 100,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "font.size": 10,
+            "legend.frameon": False,
+            "image.cmap": "gray_r",
+        }
+    )
+
+
+def _new_axes(ax: Axes | None) -> Axes:
+    return ax if ax is not None else plt.subplots()[1]
+
+
+def plot_history(
+    histories: Mapping[str, History], metric: str = "val_accuracy", *, ax: Axes | None = None
+) -> Axes:
+    """Draw one curve of ``metric`` per run; a diverged run ends with an x.
+
+    Args:
+        histories: a label for each :class:`~owll_helpers.train.History`.
+        metric: one of :data:`HISTORY_METRICS`.
+        ax: axes to draw on (a new figure when ``None``).
+    """
+    if metric not in HISTORY_METRICS:
+        raise ValueError(f"metric must be one of {HISTORY_METRICS}, got {metric!r}")
+    if not histories:
+        raise ValueError("histories is empty; expected at least one labelled History")
+    ax = _new_axes(ax)
+    for (label, history), colour in zip(histories.items(), PALETTE * 4):
+        if not isinstance(history, History):
+            raise TypeError(f"histories[{label!r}] must be a History, got {type(history).__name__}")
+        values = getattr(history, metric)
+        epochs = np.arange(1, len(values) + 1)
+        suffix = f" (diverged in epoch {history.diverged_epoch + 1})" if history.diverged else ""
+        ax.plot(epochs, values, color=colour, label=f"{label}{suffix}")
+        if history.diverged:
+            ax.plot(epochs[-1:] if len(values) else [1], values[-1:] if len(values) else [0.0], "x", color=colour)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric.replace("_", " "))
+    ax.legend()
+    return ax
+
+
+def plot_layer_histograms(
+    activations: Sequence[torch.Tensor],
+    layers: Sequence[int] | None = None,
+    *,
+    bins: int = 50,
+    title: str | None = None,
+) -> Figure:
+    """One histogram per selected layer of the activations of a deep stack.
+
+    Args:
+        activations: per-layer activation tensors (any shape; all values are used).
+        layers: indices of the layers to show (default: up to six, evenly spaced).
+        bins: histogram bins.
+        title: the figure's title.
+    """
+    if not activations:
+        raise ValueError("activations is empty; expected one tensor per layer")
+    check_positive_int(bins, "bins")
+    for i, a in enumerate(activations):
+        check_tensor(a, f"activations[{i}]", dtype_kind="float")
+    if layers is None:
+        layers = sorted(set(np.linspace(0, len(activations) - 1, min(6, len(activations))).round().astype(int)))
+    bad = [i for i in layers if not 0 <= i < len(activations)]
+    if bad:
+        raise ValueError(f"layers {bad} out of range: there are {len(activations)} layers")
+    fig, axes = plt.subplots(1, len(layers), figsize=(2.0 * len(layers), 2.2), squeeze=False)
+    for ax, index in zip(axes[0], layers):
+        values = activations[index].detach().flatten().double().numpy()
+        ax.hist(values[np.isfinite(values)], bins=bins, color=PALETTE[0])
+        ax.set_title(f"layer {index + 1}\nstd {values.std():.3g}", fontsize=9)
+        ax.set_yticks([])
+        ax.tick_params(axis="x", labelsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_image_grid(
+    images: torch.Tensor,
+    labels: Sequence[object] | torch.Tensor | None = None,
+    *,
+    n_cols: int = 10,
+    image_shape: tuple[int, int] = (8, 8),
+) -> Figure:
+    """Show images (``(N, H, W)``, ``(N, 1, H, W)`` or flat ``(N, H*W)``) in a grid."""
+    check_tensor(images, "images", ndim=(2, 3, 4), dtype_kind="float")
+    check_positive_int(n_cols, "n_cols")
+    if images.ndim == 2:
+        if images.shape[1] != image_shape[0] * image_shape[1]:
+            raise ValueError(
+                f"flat images have {images.shape[1]} values, expected {image_shape[0]}*{image_shape[1]}"
+            )
+        images = images.reshape(-1, *image_shape)
+    elif images.ndim == 4:
+        if images.shape[1] != 1:
+            raise ValueError(f"expected one channel, got shape {tuple(images.shape)}")
+        images = images[:, 0]
+    if labels is not None and len(labels) != len(images):
+        raise ValueError(f"got {len(labels)} labels for {len(images)} images")
+    n_rows = -(-len(images) // n_cols)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(0.9 * n_cols, 1.0 * n_rows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < len(images):
+            ax.imshow(images[i].detach().numpy(), cmap="gray_r")
+            if labels is not None:
+                label = labels[i]
+                ax.set_title(str(label.item() if isinstance(label, torch.Tensor) else label), fontsize=8)
+    fig.tight_layout()
+    return fig
