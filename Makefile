@@ -42,7 +42,7 @@ test: $(STAMP)  ## The whole suite: site build, nbval on the book, unit, science
 notebooks: $(STAMP)  ## Re-execute every book notebook in place and store its outputs
 	$(PYTHON) tools/execute_notebooks.py $$(git ls-files 'book/*.ipynb' 'book/**/*.ipynb' | sort -u)
 
-lab: $(STAMP)  ## Open JupyterLab in the project's environment
+lab: $(STAMP)  ## JupyterLab in the project environment (formgrader: manual grading)
 	$(VENV)/bin/jupyter lab
 
 bench: $(STAMP)  ## Time each notebook, the site build and make test; write BENCHMARKS.md
@@ -56,3 +56,30 @@ publish: $(STAMP) site  ## Write the student repository to DEST (default ../owll
 
 clean:  ## Remove build outputs (not the environment)
 	rm -rf _build dist build *.egg-info owll_helpers.egg-info .pytest_cache
+
+# ---------------------------------------------------------------- grading (nbgrader)
+# Course data (gradebook, submissions, feedback) lives outside the repository.
+export OWLL_COURSE_DATA ?= $(HOME)/.local/share/owll/course_data
+ASSIGNMENT ?=
+GRADE := $(PYTHON) tools/grade.py
+
+.PHONY: exercises release collect autograde grades feedback
+
+exercises: $(STAMP)  ## Regenerate exercises/ from solutions/ (nbgrader generate_assignment --force)
+	$(GRADE) exercises
+
+release: $(STAMP)  ## Regenerate exercises/ and write dist/release/<assignment>.zip to upload
+	$(GRADE) exercises --zip
+
+collect: $(STAMP)  ## Bring submissions in: make collect ZIP=download.zip ASSIGNMENT=ch01_initialization
+	@test -n "$(ZIP)" -a -n "$(ASSIGNMENT)" || { echo "usage: make collect ZIP=path/to/download.zip ASSIGNMENT=chNN_topic"; exit 2; }
+	$(GRADE) collect "$(ZIP)" "$(ASSIGNMENT)"
+
+autograde: $(STAMP)  ## Autograde every collected submission (or ASSIGNMENT=...), write a per-student summary
+	$(GRADE) autograde $(ASSIGNMENT)
+
+grades: $(STAMP)  ## Export all grades to $(OWLL_COURSE_DATA)/grades.csv
+	$(GRADE) grades
+
+feedback: $(STAMP)  ## Feedback HTML per student (hidden tests removed) in $(OWLL_COURSE_DATA)/feedback
+	$(GRADE) feedback $(ASSIGNMENT)
