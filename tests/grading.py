@@ -100,15 +100,16 @@ def visible_text(notebook: dict) -> str:
 def secret_lines(notebook: dict) -> set[str]:
     """Distinctive solution and hidden-test lines: those that must never be published.
 
-    A line that also stands outside the regions (a repeated import, a
-    ``return result``) is not distinctive, nor is a very short one.
+    A line that students see anyway, outside the regions (a repeated import,
+    code quoted in a task statement), is not distinctive, nor is a very short
+    one or a comment.
     """
-    visible = set(visible_text(notebook).splitlines())
+    visible = _normalise(visible_text(notebook))
     candidates = solution_lines(notebook) | hidden_test_lines(notebook)
     return {
         line
         for line in candidates
-        if len(line) >= MIN_DISTINCTIVE_LENGTH and line not in visible and not line.startswith("#")
+        if len(line) >= MIN_DISTINCTIVE_LENGTH and _normalise(line) not in visible and not line.startswith("#")
     }
 
 
@@ -178,3 +179,55 @@ def grade(course: Path, env: dict[str, str], *args: str, timeout: float = 900) -
     if result.returncode != 0:
         raise AssertionError(f"grade.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
+
+
+# ------------------------------------------------------------------ leak scans
+#: File endings scanned for leaks; anything else (images, fonts) cannot hold code text.
+TEXT_SUFFIXES = {".ipynb", ".html", ".md", ".py", ".txt", ".js", ".json", ".yml", ".yaml", ".toml", ".cff", ".bib", ".csv", ""}
+
+
+def _normalise(text: str) -> str:
+    return " ".join(text.split())
+
+
+def readable_text(path: Path) -> str:
+    """The text a reader can see in ``path``: notebook sources and outputs, HTML without tags."""
+    raw = path.read_text(errors="replace")
+    if path.suffix == ".ipynb":
+        try:
+            notebook = json.loads(raw)
+        except json.JSONDecodeError:
+            return raw
+        parts = []
+        for cell in notebook.get("cells", []):
+            parts.append("".join(cell.get("source", "")))
+            for output in cell.get("outputs", []):
+                parts.append("".join(output.get("text", "")))
+                parts.extend("".join(v) if isinstance(v, list) else str(v) for k, v in output.get("data", {}).items() if k.startswith("text/"))
+        return "\n".join(parts)
+    if path.suffix == ".html":
+        from bs4 import BeautifulSoup
+
+        return BeautifulSoup(raw, "html.parser").get_text("\n")
+    return raw
+
+
+def find_leaks(tree: Path, secrets: set[str]) -> list[tuple[str, str]]:
+    """Every (file, secret line) such that the line is readable in a file below ``tree``."""
+    needles = {_normalise(s): s for s in secrets if _normalise(s)}
+    leaks = []
+    for path in sorted(tree.rglob("*")):
+        if not path.is_file() or path.suffix not in TEXT_SUFFIXES or ".git" in path.parts:
+            continue
+        haystack = _normalise(readable_text(path))
+        leaks.extend((str(path.relative_to(tree)), original) for needle, original in needles.items() if needle in haystack)
+    return leaks
+
+
+def all_secret_lines() -> set[str]:
+    """Distinctive solution and hidden-test lines of every real assignment."""
+    secrets: set[str] = set()
+    for assignment in real_assignments():
+        for path in source_notebooks(SOLUTIONS / assignment):
+            secrets |= secret_lines(read_json(path))
+    return secrets

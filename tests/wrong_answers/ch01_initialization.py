@@ -1,0 +1,289 @@
+"""Wrong answers to assignment 1 (initialization)."""
+
+from tests.wrong_answers import WrongAnswer
+
+WRONG_ANSWERS = {
+    "fan_in_and_fan_out": [
+        WrongAnswer(
+            "fan_out where fan_in is meant (reads the shape as (in, out))",
+            """
+def fan_in_and_fan_out(tensor):
+    receptive_field = math.prod(tensor.shape[2:])
+    return int(tensor.shape[0] * receptive_field), int(tensor.shape[1] * receptive_field)
+""",
+        ),
+        WrongAnswer(
+            "a conv fan without the receptive field",
+            """
+def fan_in_and_fan_out(tensor):
+    return int(tensor.shape[1]), int(tensor.shape[0])
+""",
+        ),
+        WrongAnswer(
+            "no check for tensors with fewer than 2 dimensions",
+            """
+def fan_in_and_fan_out(tensor):
+    receptive_field = math.prod(tensor.shape[2:])
+    fan_in = tensor.shape[1] * receptive_field if tensor.dim() > 1 else tensor.shape[0]
+    return int(fan_in), int(tensor.shape[0] * receptive_field)
+""",
+            caught_by_visible_test=False,
+        ),
+        WrongAnswer(
+            "calls PyTorch's private helper instead of computing the fans",
+            """
+def fan_in_and_fan_out(tensor):
+    return torch.nn.init._calculate_fan_in_and_fan_out(tensor)
+""",
+            caught_by_visible_test=False,
+        ),
+    ],
+    "xavier": [
+        WrongAnswer(
+            "a missing gain",
+            """
+def xavier_normal_(tensor, gain=1.0):
+    fan_in, fan_out = fan_in_and_fan_out(tensor)
+    with torch.no_grad():
+        return tensor.normal_(0.0, math.sqrt(2.0 / (fan_in + fan_out)))
+
+def xavier_uniform_(tensor, gain=1.0):
+    fan_in, fan_out = fan_in_and_fan_out(tensor)
+    bound = math.sqrt(6.0 / (fan_in + fan_out))
+    with torch.no_grad():
+        return tensor.uniform_(-bound, bound)
+""",
+        ),
+        WrongAnswer(
+            "a uniform bound equal to the std (the missing sqrt(3))",
+            """
+def xavier_normal_(tensor, gain=1.0):
+    fan_in, fan_out = fan_in_and_fan_out(tensor)
+    with torch.no_grad():
+        return tensor.normal_(0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
+
+def xavier_uniform_(tensor, gain=1.0):
+    fan_in, fan_out = fan_in_and_fan_out(tensor)
+    bound = gain * math.sqrt(2.0 / (fan_in + fan_out))
+    with torch.no_grad():
+        return tensor.uniform_(-bound, bound)
+""",
+        ),
+        WrongAnswer(
+            "LeCun's 1/fan_in instead of Glorot's 2/(fan_in + fan_out)",
+            """
+def xavier_normal_(tensor, gain=1.0):
+    fan_in, fan_out = fan_in_and_fan_out(tensor)
+    with torch.no_grad():
+        return tensor.normal_(0.0, gain * math.sqrt(1.0 / fan_in))
+
+def xavier_uniform_(tensor, gain=1.0):
+    fan_in, fan_out = fan_in_and_fan_out(tensor)
+    bound = gain * math.sqrt(3.0 / fan_in)
+    with torch.no_grad():
+        return tensor.uniform_(-bound, bound)
+""",
+        ),
+        WrongAnswer(
+            "fills a new tensor instead of the one given",
+            """
+def xavier_normal_(tensor, gain=1.0):
+    fan_in, fan_out = fan_in_and_fan_out(tensor)
+    return torch.randn(tensor.shape) * gain * math.sqrt(2.0 / (fan_in + fan_out))
+
+def xavier_uniform_(tensor, gain=1.0):
+    fan_in, fan_out = fan_in_and_fan_out(tensor)
+    bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
+    return (torch.rand(tensor.shape) * 2 - 1) * bound
+""",
+        ),
+        WrongAnswer(
+            "calls torch.nn.init (imported by name) instead of implementing it",
+            """
+from torch.nn.init import xavier_normal_ as _torch_xavier_normal_, xavier_uniform_ as _torch_xavier_uniform_
+
+def xavier_normal_(tensor, gain=1.0):
+    return _torch_xavier_normal_(tensor, gain=gain)
+
+def xavier_uniform_(tensor, gain=1.0):
+    return _torch_xavier_uniform_(tensor, gain=gain)
+""",
+            caught_by_visible_test=False,
+        ),
+    ],
+    "kaiming": [
+        WrongAnswer(
+            "fan_out where fan_in is meant (mode ignored)",
+            """
+def _std(tensor, a, mode, nonlinearity):
+    fan_in, fan_out = fan_in_and_fan_out(tensor)
+    return nn.init.calculate_gain(nonlinearity, a) / math.sqrt(fan_out)
+
+def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+    with torch.no_grad():
+        return tensor.normal_(0.0, _std(tensor, a, mode, nonlinearity))
+
+def kaiming_uniform_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+    bound = math.sqrt(3.0) * _std(tensor, a, mode, nonlinearity)
+    with torch.no_grad():
+        return tensor.uniform_(-bound, bound)
+""",
+        ),
+        WrongAnswer(
+            "a missing gain (Var = 1/fan_in: LeCun's, not He's)",
+            """
+def _std(tensor, a, mode, nonlinearity):
+    fan_in, fan_out = fan_in_and_fan_out(tensor)
+    return 1.0 / math.sqrt(fan_in if mode == "fan_in" else fan_out)
+
+def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+    with torch.no_grad():
+        return tensor.normal_(0.0, _std(tensor, a, mode, nonlinearity))
+
+def kaiming_uniform_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+    bound = math.sqrt(3.0) * _std(tensor, a, mode, nonlinearity)
+    with torch.no_grad():
+        return tensor.uniform_(-bound, bound)
+""",
+        ),
+        WrongAnswer(
+            "a uniform bound equal to the std (the missing sqrt(3))",
+            """
+def _std(tensor, a, mode, nonlinearity):
+    fan_in, fan_out = fan_in_and_fan_out(tensor)
+    return nn.init.calculate_gain(nonlinearity, a) / math.sqrt(fan_in if mode == "fan_in" else fan_out)
+
+def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+    with torch.no_grad():
+        return tensor.normal_(0.0, _std(tensor, a, mode, nonlinearity))
+
+def kaiming_uniform_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+    bound = _std(tensor, a, mode, nonlinearity)
+    with torch.no_grad():
+        return tensor.uniform_(-bound, bound)
+""",
+        ),
+        WrongAnswer(
+            "the ReLU gain whatever the nonlinearity and slope",
+            """
+def _std(tensor, a, mode, nonlinearity):
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(mode)
+    fan_in, fan_out = fan_in_and_fan_out(tensor)
+    return math.sqrt(2.0) / math.sqrt(fan_in if mode == "fan_in" else fan_out)
+
+def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+    with torch.no_grad():
+        return tensor.normal_(0.0, _std(tensor, a, mode, nonlinearity))
+
+def kaiming_uniform_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+    bound = math.sqrt(3.0) * _std(tensor, a, mode, nonlinearity)
+    with torch.no_grad():
+        return tensor.uniform_(-bound, bound)
+""",
+            caught_by_visible_test=False,
+        ),
+        WrongAnswer(
+            "calls torch.nn.init.kaiming_*_ through the module",
+            """
+def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+    return torch.nn.init.kaiming_normal_(tensor, a=a, mode=mode, nonlinearity=nonlinearity)
+
+def kaiming_uniform_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+    return nn.init.kaiming_uniform_(tensor, a=a, mode=mode, nonlinearity=nonlinearity)
+""",
+            caught_by_visible_test=False,
+        ),
+    ],
+    "dead_unit_fraction": [
+        WrongAnswer(
+            "a unit counted as dead when it is zero for one input instead of all",
+            """
+def dead_unit_fraction(activations):
+    return (activations == 0).any(dim=0).float().mean().item()
+""",
+        ),
+        WrongAnswer(
+            "the fraction of zero values instead of zero units",
+            """
+def dead_unit_fraction(activations):
+    return (activations == 0).float().mean().item()
+""",
+        ),
+        WrongAnswer(
+            "units taken as channels only, for convolutions",
+            """
+def dead_unit_fraction(activations):
+    flat = activations.reshape(activations.shape[0], activations.shape[1], -1)
+    return (flat == 0).all(dim=2).all(dim=0).float().mean().item()
+""",
+            caught_by_visible_test=False,
+        ),
+    ],
+    "activation_statistics": [
+        WrongAnswer(
+            "hooks left registered after returning",
+            """
+def activation_statistics(model, inputs, activation_types=(nn.ReLU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU)):
+    outputs = []
+    for module in model.modules():
+        if isinstance(module, activation_types):
+            module.register_forward_hook(lambda m, i, o: outputs.append(o.detach()))
+    with torch.no_grad():
+        model(inputs)
+    return [{"mean": o.mean().item(), "std": o.std().item(), "saturated": (o.abs() > 0.99).float().mean().item(),
+             "dead": dead_unit_fraction(o)} for o in outputs]
+""",
+        ),
+        WrongAnswer(
+            "statistics of the pre-activations (hooks on the linear layers)",
+            """
+def activation_statistics(model, inputs, activation_types=(nn.ReLU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU)):
+    outputs = []
+    handles = [m.register_forward_hook(lambda m, i, o: outputs.append(o.detach()))
+               for m in model.modules() if isinstance(m, nn.Linear)]
+    try:
+        with torch.no_grad():
+            model(inputs)
+    finally:
+        for h in handles:
+            h.remove()
+    return [{"mean": o.mean().item(), "std": o.std().item(), "saturated": (o.abs() > 0.99).float().mean().item(),
+             "dead": dead_unit_fraction(o)} for o in outputs]
+""",
+        ),
+        WrongAnswer(
+            "a unit counted as saturated only if saturated for every input",
+            """
+def activation_statistics(model, inputs, activation_types=(nn.ReLU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU)):
+    outputs = []
+    handles = [m.register_forward_hook(lambda m, i, o: outputs.append(o.detach()))
+               for m in model.modules() if isinstance(m, activation_types)]
+    try:
+        with torch.no_grad():
+            model(inputs)
+    finally:
+        for h in handles:
+            h.remove()
+    return [{"mean": o.mean().item(), "std": o.std().item(), "saturated": (o.abs() > 0.99).all(dim=0).float().mean().item(),
+             "dead": dead_unit_fraction(o)} for o in outputs]
+""",
+        ),
+        WrongAnswer(
+            "walks only the top-level children instead of hooking every module",
+            """
+def activation_statistics(model, inputs, activation_types=(nn.ReLU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU)):
+    outputs = []
+    x = inputs
+    with torch.no_grad():
+        for child in model.children():
+            x = child(x)
+            if isinstance(child, activation_types):
+                outputs.append(x)
+    return [{"mean": o.mean().item(), "std": o.std().item(), "saturated": (o.abs() > 0.99).float().mean().item(),
+             "dead": dead_unit_fraction(o)} for o in outputs]
+""",
+            caught_by_visible_test=False,
+        ),
+    ],
+}
