@@ -1,0 +1,129 @@
+"""Measure the course's performance budget and write BENCHMARKS.md.
+
+- each book notebook: wall time of its cells beyond kernel start, and the
+  kernel's peak memory (target: under 15 s on 2 cores);
+- each solved assignment, the same way;
+- the site build from stored outputs (target: under 1 minute);
+- autograding one submission of each assignment, kernel start included;
+- the whole ``make test`` (target: under 25 minutes with six chapters), unless
+  ``--skip-test`` is given.
+
+A script, not a timed test: timings vary with the machine and its load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.grading import course_env, make_course, read_json, real_assignments, solved_submission, source_notebooks, write_notebook  # noqa: E402
+
+NOTEBOOK_BUDGET_S = 15.0
+SITE_BUDGET_S = 60.0
+PEAK_MEMORY_CODE = "import resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+
+
+def time_notebook(path: Path) -> tuple[float, float, float]:
+    """(kernel start s, cells s, peak kernel memory MiB) of one execution of ``path``."""
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    start = time.perf_counter()
+    with client.setup_kernel():
+        kernel_ready = time.perf_counter()
+        for index, cell in enumerate(notebook.cells):
+            client.execute_cell(cell, index)
+        cells_done = time.perf_counter()
+        probe = nbformat.v4.new_code_cell(PEAK_MEMORY_CODE)
+        client.execute_cell(probe, len(notebook.cells))
+        peak_kib = float("".join(o.get("text", "") for o in probe.outputs).strip() or "nan")
+    return kernel_ready - start, cells_done - kernel_ready, peak_kib / 1024
+
+
+def solved_copy(path: Path, folder: Path) -> Path:
+    target = folder / path.name
+    write_notebook(solved_submission(read_json(path)), target)
+    return target
+
+
+def time_command(command: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def time_autograde(assignment: str, folder: Path) -> float:
+    course = make_course(folder, {assignment: ROOT / "solutions" / assignment})
+    env = course_env(folder / "data")
+    grade = [sys.executable, str(ROOT / "tools" / "grade.py")]
+    subprocess.run([*grade, "exercises"], cwd=course, env=env, check=True, capture_output=True)
+    for source in source_notebooks(course / "solutions" / assignment):
+        write_notebook(solved_submission(read_json(source)), folder / "data" / "submitted" / "bench" / assignment / source.name)
+    return time_command([*grade, "autograde", assignment], env=env, cwd=course)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--skip-test", action="store_true", help="do not time `make test`")
+    parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
+    args = parser.parse_args()
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    rows = []
+    book = sorted(ROOT.glob("book/**/*.ipynb"))
+    with tempfile.TemporaryDirectory() as scratch:
+        solved = [solved_copy(p, Path(scratch)) for a in real_assignments() for p in source_notebooks(ROOT / "solutions" / a)]
+        for path in book + solved:
+            label = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else f"solutions/{path.stem}/{path.name} (solved)"
+            print(f"timing {label} ...", flush=True)
+            kernel, cells, peak = time_notebook(path)
+            rows.append((label, kernel, cells, peak))
+        autograde = {}
+        for assignment in real_assignments():
+            print(f"autograding one submission of {assignment} ...", flush=True)
+            autograde[assignment] = time_autograde(assignment, Path(scratch) / f"grade-{assignment}")
+    print("building the site ...", flush=True)
+    shutil.rmtree(ROOT / "_build", ignore_errors=True)
+    site = time_command([str(Path(sys.executable).parent / "jupyter-book"), "build", ".", "-W", "-n", "--keep-going", "--quiet"])
+    suite = None
+    if not args.skip_test:
+        print("running make test ...", flush=True)
+        suite = time_command(["make", "test"])
+
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Measured by `make bench` on {date.today().isoformat()}: {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, {platform.machine()}. Notebook times exclude the kernel start "
+        "(measured separately); peak memory is the kernel's maximum resident set.",
+        "",
+        f"| notebook | kernel start (s) | cells (s) | peak memory (MiB) | under {NOTEBOOK_BUDGET_S:.0f} s |",
+        "|---|---:|---:|---:|:---:|",
+    ]
+    lines += [f"| `{label}` | {k:.1f} | {c:.1f} | {m:.0f} | {'yes' if c < NOTEBOOK_BUDGET_S else '**no**'} |" for label, k, c, m in rows]
+    lines += ["", "| step | time (s) | budget |", "|---|---:|---|"]
+    lines.append(f"| site build from stored outputs (`jupyter-book build -W -n`) | {site:.1f} | under {SITE_BUDGET_S:.0f} s |")
+    lines += [f"| autograde one submission of `{a}` (kernel start included) | {t:.1f} | — |" for a, t in autograde.items()]
+    if suite is not None:
+        lines.append(f"| `make test` (environment already created) | {suite:.0f} | under 1500 s with six chapters |")
+    else:
+        lines.append("| `make test` | not measured (`--skip-test`) | under 1500 s with six chapters |")
+    args.output.write_text("\n".join(lines) + "\n")
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
