@@ -184,7 +184,8 @@ def init_weights(
     - ``"kaiming_normal"`` / ``"kaiming_uniform"``: Var(w) = gain^2 / fan_in
       (He et al. 2015, Eq. 10), with the gain of ``nonlinearity``.
     - ``"xavier_normal"`` / ``"xavier_uniform"``: Var(w) = gain^2 * 2 / (fan_in + fan_out)
-      (Glorot & Bengio 2010, Eq. 16); ``gain`` defaults to 1 as in PyTorch.
+      (Glorot & Bengio 2010, Eq. 12; Eq. 16 is the uniform form); ``gain``
+      defaults to 1 as in PyTorch.
     - ``"normal"``: N(0, std^2), for the "too small" and "too large" experiments.
     - ``"constant"``: every weight equal to ``value`` (the symmetry experiment).
 

@@ -35,7 +35,18 @@ def fan_in_and_fan_out(tensor):
 def fan_in_and_fan_out(tensor):
     return torch.nn.init._calculate_fan_in_and_fan_out(tensor)
 """,
-            caught_by_visible_test=False,
+        ),
+        WrongAnswer(
+            "NumPy integers instead of Python ints",
+            """
+import numpy as np
+
+def fan_in_and_fan_out(tensor):
+    if tensor.dim() < 2:
+        raise ValueError("need at least 2 dimensions")
+    receptive_field = np.prod(tensor.shape[2:])
+    return tensor.shape[1] * receptive_field, tensor.shape[0] * receptive_field
+""",
         ),
     ],
     "xavier": [
@@ -108,7 +119,6 @@ def xavier_normal_(tensor, gain=1.0):
 def xavier_uniform_(tensor, gain=1.0):
     return _torch_xavier_uniform_(tensor, gain=gain)
 """,
-            caught_by_visible_test=False,
         ),
     ],
     "kaiming": [
@@ -192,6 +202,25 @@ def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
 def kaiming_uniform_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
     return nn.init.kaiming_uniform_(tensor, a=a, mode=mode, nonlinearity=nonlinearity)
 """,
+        ),
+        WrongAnswer(
+            "the leaky slope a not passed to calculate_gain",
+            """
+def _std(tensor, a, mode, nonlinearity):
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(mode)
+    fan_in, fan_out = fan_in_and_fan_out(tensor)
+    return nn.init.calculate_gain(nonlinearity) / math.sqrt(fan_in if mode == "fan_in" else fan_out)
+
+def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+    with torch.no_grad():
+        return tensor.normal_(0.0, _std(tensor, a, mode, nonlinearity))
+
+def kaiming_uniform_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+    bound = math.sqrt(3.0) * _std(tensor, a, mode, nonlinearity)
+    with torch.no_grad():
+        return tensor.uniform_(-bound, bound)
+""",
             caught_by_visible_test=False,
         ),
     ],
@@ -209,6 +238,22 @@ def dead_unit_fraction(activations):
 def dead_unit_fraction(activations):
     return (activations == 0).float().mean().item()
 """,
+        ),
+        WrongAnswer(
+            "negative outputs counted as dead (<= 0 instead of == 0)",
+            """
+def dead_unit_fraction(activations):
+    return (activations <= 0).all(dim=0).float().mean().item()
+""",
+            caught_by_visible_test=False,
+        ),
+        WrongAnswer(
+            "a unit whose outputs sum to zero counted as dead",
+            """
+def dead_unit_fraction(activations):
+    return (activations.sum(dim=0) == 0).float().mean().item()
+""",
+            caught_by_visible_test=False,
         ),
         WrongAnswer(
             "units taken as channels only, for convolutions",
@@ -280,6 +325,78 @@ def activation_statistics(model, inputs, activation_types=(nn.ReLU, nn.Tanh, nn.
             x = child(x)
             if isinstance(child, activation_types):
                 outputs.append(x)
+    return [{"mean": o.mean().item(), "std": o.std().item(), "saturated": (o.abs() > 0.99).float().mean().item(),
+             "dead": dead_unit_fraction(o)} for o in outputs]
+""",
+            caught_by_visible_test=False,
+        ),
+            WrongAnswer(
+            "statistics returned as 0-d tensors instead of floats",
+            """
+def activation_statistics(model, inputs, activation_types=(nn.ReLU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU)):
+    outputs = []
+    handles = [m.register_forward_hook(lambda m, i, o: outputs.append(o.detach().clone()))
+               for m in model.modules() if isinstance(m, activation_types)]
+    try:
+        with torch.no_grad():
+            model(inputs)
+    finally:
+        for h in handles:
+            h.remove()
+    return [{"mean": o.mean(), "std": o.std(), "saturated": (o.abs() > 0.99).float().mean(),
+             "dead": dead_unit_fraction(o)} for o in outputs]
+""",
+        ),
+        WrongAnswer(
+            "statistics listed in module order instead of call order, one per module",
+            """
+def activation_statistics(model, inputs, activation_types=(nn.ReLU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU)):
+    outputs = {}
+    modules = [m for m in model.modules() if isinstance(m, activation_types)]
+    handles = [m.register_forward_hook(lambda m, i, o: outputs.__setitem__(m, o.detach().clone())) for m in modules]
+    try:
+        with torch.no_grad():
+            model(inputs)
+    finally:
+        for h in handles:
+            h.remove()
+    return [{"mean": o.mean().item(), "std": o.std().item(), "saturated": (o.abs() > 0.99).float().mean().item(),
+             "dead": dead_unit_fraction(o)} for o in (outputs[m] for m in modules if m in outputs)]
+""",
+            caught_by_visible_test=False,
+        ),
+        WrongAnswer(
+            "runs the model with gradients enabled",
+            """
+def activation_statistics(model, inputs, activation_types=(nn.ReLU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU)):
+    outputs = []
+    handles = [m.register_forward_hook(lambda m, i, o: outputs.append(o.detach().clone()))
+               for m in model.modules() if isinstance(m, activation_types)]
+    try:
+        model(inputs)
+    finally:
+        for h in handles:
+            h.remove()
+    return [{"mean": o.mean().item(), "std": o.std().item(), "saturated": (o.abs() > 0.99).float().mean().item(),
+             "dead": dead_unit_fraction(o)} for o in outputs]
+""",
+            caught_by_visible_test=False,
+        ),
+        WrongAnswer(
+            "swallows the error of the forward pass",
+            """
+def activation_statistics(model, inputs, activation_types=(nn.ReLU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU)):
+    outputs = []
+    handles = [m.register_forward_hook(lambda m, i, o: outputs.append(o.detach().clone()))
+               for m in model.modules() if isinstance(m, activation_types)]
+    try:
+        with torch.no_grad():
+            model(inputs)
+    except Exception:
+        return []
+    finally:
+        for h in handles:
+            h.remove()
     return [{"mean": o.mean().item(), "std": o.std().item(), "saturated": (o.abs() > 0.99).float().mean().item(),
              "dead": dead_unit_fraction(o)} for o in outputs]
 """,
