@@ -40,7 +40,7 @@ test: $(STAMP)  ## The whole suite: site build, nbval on the book, unit, science
 	$(PYTHON) -m pytest
 
 notebooks: $(STAMP)  ## Re-execute every book notebook in place and store its outputs
-	$(PYTHON) tools/execute_notebooks.py $$(git ls-files 'book/*.ipynb' 'book/**/*.ipynb' | sort -u)
+	$(PYTHON) tools/execute_notebooks.py $$(find book -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | sort)
 
 lab: $(STAMP)  ## JupyterLab in the project environment (formgrader: manual grading)
 	$(VENV)/bin/jupyter lab

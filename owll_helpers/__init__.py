@@ -8,7 +8,10 @@ organized by concern, one small module each:
 - :mod:`owll_helpers.data` -- scikit-learn's digits as tensors, 2-D toy sets;
 - :mod:`owll_helpers.models` -- MLP and CNN builders, weight initialization;
 - :mod:`owll_helpers.train` -- a training loop with a progress bar, evaluation;
-- :mod:`owll_helpers.plotting` -- the course's figure style and shared plots.
+- :mod:`owll_helpers.optim` -- SGD and Adam updates identical to ``torch.optim``'s;
+- :mod:`owll_helpers.propagation` -- signals through plain deep layer stacks;
+- :mod:`owll_helpers.plotting` -- the course's figure style and shared plots;
+- :mod:`owll_helpers.testing` -- what the assignments' tests use.
 
 Functions that an assignment asks students to write are *not* here until a
 later chapter needs them.

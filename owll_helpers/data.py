@@ -11,12 +11,13 @@ chapters that use them.
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.datasets import load_digits, make_blobs, make_moons
-from sklearn.model_selection import train_test_split
 
 from ._checks import check_labels, check_positive_int, check_tensor
 
@@ -74,6 +75,44 @@ def _to_split(x: np.ndarray, y: np.ndarray) -> Split:
     return Split(torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.int64))
 
 
+@functools.lru_cache(maxsize=1)
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """``load_digits``'s pixels and labels, read without importing scikit-learn.
+
+    Importing ``sklearn.datasets`` costs about a second (it pulls in SciPy's
+    statistics); the data is a small CSV file inside the installed package.
+    """
+    spec = importlib.util.find_spec("sklearn")
+    path = Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz" if spec and spec.origin else None
+    if path is None or not path.exists():  # another layout: ask scikit-learn itself
+        from sklearn.datasets import load_digits
+
+        bunch = load_digits()
+        return bunch.data.astype(np.float32), bunch.target.astype(np.int64)
+    table = np.loadtxt(path, delimiter=",", dtype=np.float32)
+    return table[:, :-1], table[:, -1].astype(np.int64)
+
+
+def stratified_split_indices(
+    labels: np.ndarray, fractions: tuple[float, ...], seed: int
+) -> list[np.ndarray]:
+    """Split sample indices into parts of the given fractions, class by class.
+
+    Every class is shuffled with a generator seeded by ``seed`` and cut at the
+    same fractions, so each part keeps the class balance; each part is then
+    shuffled. The result depends only on ``labels``, ``fractions`` and ``seed``.
+    """
+    generator = np.random.default_rng(seed)
+    parts: list[list[np.ndarray]] = [[] for _ in fractions]
+    bounds = np.cumsum(fractions)
+    for label in np.unique(labels):
+        members = generator.permutation(np.flatnonzero(labels == label))
+        cuts = np.round(bounds * len(members)).astype(int)
+        for part, (start, stop) in zip(parts, zip(np.concatenate([[0], cuts[:-1]]), cuts)):
+            part.append(members[start:stop])
+    return [generator.permutation(np.concatenate(part)) for part in parts]
+
+
 def load_digits_splits(
     seed: int = 0,
     *,
@@ -83,9 +122,10 @@ def load_digits_splits(
 ) -> DataSplits:
     """Load scikit-learn's digits as a stratified train/val/test split.
 
-    Pixels are scaled from counts 0..16 to [0, 1].  The split depends only on
-    ``seed`` and ``fractions``, so every notebook that asks for the same seed
-    sees the same samples.
+    Pixels are scaled from counts 0..16 to [0, 1].  The split
+    (:func:`stratified_split_indices`) depends only on ``seed`` and
+    ``fractions``, so every notebook that asks for the same seed sees the same
+    samples.
 
     Args:
         seed: seed of the (stratified) split.
@@ -99,31 +139,18 @@ def load_digits_splits(
     check_positive_int(seed, "seed", minimum=0)
     if len(fractions) != 3 or any(f <= 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-9:
         raise ValueError(f"fractions must be three positive numbers that sum to 1, got {fractions}")
-    bunch = load_digits()
-    x = bunch.data.astype(np.float32) / DIGITS_MAX_PIXEL
-    y = bunch.target.astype(np.int64)
+    pixels, y = _digits_arrays()
+    x = pixels / DIGITS_MAX_PIXEL
     if classes is not None:
         unknown = sorted(set(classes) - set(range(10)))
         if unknown or not classes:
             raise ValueError(f"classes must be a non-empty subset of the digits 0..9, got {classes}")
         keep = np.isin(y, classes)
         x, y = x[keep], y[keep]
-    train_fraction, val_fraction, test_fraction = fractions
-    x_train, x_rest, y_train, y_rest = train_test_split(
-        x, y, train_size=train_fraction, stratify=y, random_state=seed
-    )
-    x_val, x_test, y_val, y_test = train_test_split(
-        x_rest, y_rest, train_size=val_fraction / (val_fraction + test_fraction), stratify=y_rest, random_state=seed
-    )
     if images:
-        x_train, x_val, x_test = (a.reshape(-1, 1, *DIGITS_IMAGE_SHAPE) for a in (x_train, x_val, x_test))
-    return DataSplits(
-        train=_to_split(x_train, y_train),
-        val=_to_split(x_val, y_val),
-        test=_to_split(x_test, y_test),
-        n_classes=10,
-        image_shape=DIGITS_IMAGE_SHAPE,
-    )
+        x = x.reshape(-1, 1, *DIGITS_IMAGE_SHAPE)
+    train, val, test = (_to_split(x[i], y[i]) for i in stratified_split_indices(y, fractions, seed))
+    return DataSplits(train=train, val=val, test=test, n_classes=10, image_shape=DIGITS_IMAGE_SHAPE)
 
 
 def two_moons(n_samples: int = 400, *, noise: float = 0.1, seed: int = 0) -> Split:
@@ -131,6 +158,8 @@ def two_moons(n_samples: int = 400, *, noise: float = 0.1, seed: int = 0) -> Spl
     check_positive_int(n_samples, "n_samples", minimum=2)
     if noise < 0:
         raise ValueError(f"noise must be non-negative, got {noise}")
+    from sklearn.datasets import make_moons
+
     x, y = make_moons(n_samples=n_samples, noise=noise, random_state=seed)
     return _to_split(x, y)
 
@@ -143,5 +172,7 @@ def blobs(
     check_positive_int(n_classes, "n_classes", minimum=2)
     if cluster_std <= 0:
         raise ValueError(f"cluster_std must be positive, got {cluster_std}")
+    from sklearn.datasets import make_blobs
+
     x, y = make_blobs(n_samples=n_samples, centers=n_classes, cluster_std=cluster_std, random_state=seed)
     return _to_split(x, y)

@@ -158,3 +158,53 @@ def plot_image_grid(
                 ax.set_title(str(label.item() if isinstance(label, torch.Tensor) else label), fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def plot_std_by_depth(
+    stds: Mapping[str, Sequence[float]],
+    *,
+    ax: Axes | None = None,
+    log: bool = True,
+    title: str | None = None,
+    ylabel: str = "std of the layer's output",
+) -> Axes:
+    """Draw one line per run: the standard deviation of each layer's output against depth.
+
+    Layers are numbered from 1, as in the chapter's text.  On the default
+    logarithmic axis an explosion or a vanishing signal is a straight line
+    whose slope is the per-layer factor.
+
+    Args:
+        stds: a label for each list of per-layer standard deviations (for
+            example from :func:`owll_helpers.propagation.layer_stds`).
+        ax: axes to draw on (a new figure when ``None``).
+        log: use a logarithmic y axis.
+        title: the axes' title.
+        ylabel: the y axis' label (the same plot serves any per-layer quantity,
+            such as gradient norms).
+    """
+    if not isinstance(stds, Mapping):
+        raise TypeError(f"stds must map a label to a list of per-layer stds, got {type(stds).__name__}")
+    from matplotlib.ticker import MaxNLocator  # only this plot needs it
+
+    if not stds:
+        raise ValueError("stds is empty; expected at least one labelled list of per-layer stds")
+    ax = _new_axes(ax)
+    for (label, values), colour in zip(stds.items(), PALETTE * 4):
+        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+            raise TypeError(f"stds[{label!r}] must be a sequence of numbers, got {type(values).__name__}")
+        if len(values) == 0:
+            raise ValueError(f"stds[{label!r}] is empty; expected one std per layer")
+        y = np.asarray(values, dtype=float)
+        if log and np.any(y[np.isfinite(y)] <= 0):
+            raise ValueError(f"stds[{label!r}] has values <= 0, which a log axis cannot show; pass log=False")
+        ax.plot(np.arange(1, len(y) + 1), y, "o-", markersize=3, color=colour, label=str(label))
+    if log:
+        ax.set_yscale("log")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("layer")
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8)
+    return ax

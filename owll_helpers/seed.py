@@ -21,7 +21,10 @@ def seed_everything(seed: int = 0, *, deterministic: bool = True) -> torch.Gener
         seed: a non-negative integer.
         deterministic: also ask PyTorch to use only deterministic algorithms
             (``torch.use_deterministic_algorithms``), with a warning rather
-            than an error where an operation has none.
+            than an error where an operation has none, and compute on one CPU
+            thread: how a sum is split across threads changes its last bits,
+            so results would otherwise depend on the number of cores (and on
+            the course's small models one thread is also faster).
 
     Returns:
         A ``torch.Generator`` seeded with ``seed``, for code that wants its own
@@ -35,6 +38,7 @@ def seed_everything(seed: int = 0, *, deterministic: bool = True) -> torch.Gener
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     if deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.set_num_threads(1)
         torch.backends.cudnn.benchmark = False
     generator = torch.Generator()
     generator.manual_seed(seed)

@@ -19,6 +19,7 @@ from tqdm.std import tqdm
 
 from ._checks import check_choice, check_positive_int, check_tensor
 from .data import Split
+from .optim import SGD, Adam
 
 #: Optimizers accepted by :func:`fit`.
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adam")
@@ -142,12 +143,12 @@ def fit(
     if not lr > 0:
         raise ValueError(f"lr must be positive, got {lr}")
     loss_fn = loss_fn or nn.functional.cross_entropy
+    # The same updates as torch.optim's, without its 2-second first import (see optim.py).
+    opt: SGD | Adam
     if optimizer == "sgd":
-        opt: torch.optim.Optimizer = torch.optim.SGD(
-            model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay
-        )
+        opt = SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     else:
-        opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+        opt = Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     generator = torch.Generator().manual_seed(seed)
     history = History()
     bar = tqdm(range(epochs), desc=desc, disable=not progress, file=sys.stderr, leave=False)
@@ -166,7 +167,7 @@ def fit(
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total_loss += float(loss) * len(index)
+            total_loss += loss.item() * len(index)
             total_correct += int((logits.argmax(dim=1) == y).sum())
         if history.diverged:
             break

@@ -90,3 +90,28 @@ def test_toy_sets_refuse_bad_arguments(call, error, words):
 def test_split_checks_its_contents(x, y, error, words):
     with pytest.raises(error, match=words):
         Split(x, y)
+
+
+def test_digits_read_without_sklearn_are_sklearns_digits():
+    from sklearn.datasets import load_digits
+
+    from owll_helpers.data import _digits_arrays
+
+    pixels, labels = _digits_arrays()
+    bunch = load_digits()
+    assert pixels.shape == (1797, 64)
+    assert (pixels == bunch.data).all() and (labels == bunch.target).all()
+
+
+def test_stratified_split_keeps_every_class_balanced_and_covers_all_samples():
+    import numpy as np
+
+    from owll_helpers.data import stratified_split_indices
+
+    labels = np.repeat(np.arange(4), [10, 20, 30, 40])
+    parts = stratified_split_indices(labels, (0.5, 0.3, 0.2), seed=3)
+    assert sorted(np.concatenate(parts).tolist()) == list(range(100))
+    for part, fraction in zip(parts, (0.5, 0.3, 0.2)):
+        assert np.bincount(labels[part], minlength=4).tolist() == [round(fraction * n) for n in (10, 20, 30, 40)]
+    again = stratified_split_indices(labels, (0.5, 0.3, 0.2), seed=3)
+    assert all((a == b).all() for a, b in zip(parts, again))

@@ -48,7 +48,8 @@ def time_notebook(path: Path) -> tuple[float, float, float]:
             client.execute_cell(cell, index)
         cells_done = time.perf_counter()
         probe = nbformat.v4.new_code_cell(PEAK_MEMORY_CODE)
-        client.execute_cell(probe, len(notebook.cells))
+        notebook.cells.append(probe)
+        client.execute_cell(probe, len(notebook.cells) - 1)
         peak_kib = float("".join(o.get("text", "") for o in probe.outputs).strip() or "nan")
     return kernel_ready - start, cells_done - kernel_ready, peak_kib / 1024
 
