@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from ._checks import check_positive_int, check_tensor
 from .train import History
@@ -81,8 +82,9 @@ def plot_history(
         ax.plot(epochs, values, color=colour, label=f"{label}{suffix}")
         if history.diverged:
             ax.plot(epochs[-1:] if len(values) else [1], values[-1:] if len(values) else [0.0], "x", color=colour)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
-    ax.set_ylabel(metric.replace("_", " "))
+    ax.set_ylabel(metric.replace("val_", "validation ").replace("_", " "))
     ax.legend()
     return ax
 
@@ -118,7 +120,9 @@ def plot_layer_histograms(
         ax.hist(values[np.isfinite(values)], bins=bins, color=PALETTE[0])
         ax.set_title(f"layer {index + 1}\nstd {values.std():.3g}", fontsize=9)
         ax.set_yticks([])
+        ax.set_xlabel("output value", fontsize=8)
         ax.tick_params(axis="x", labelsize=7)
+    axes[0][0].set_ylabel("count")
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -185,7 +189,6 @@ def plot_std_by_depth(
     """
     if not isinstance(stds, Mapping):
         raise TypeError(f"stds must map a label to a list of per-layer stds, got {type(stds).__name__}")
-    from matplotlib.ticker import MaxNLocator  # only this plot needs it
 
     if not stds:
         raise ValueError("stds is empty; expected at least one labelled list of per-layer stds")

@@ -22,8 +22,8 @@ The weight schemes are those the chapter compares:
 - ``"kaiming"``: :math:`\\mathrm{std} = g / \\sqrt{n_{in}}`, g = sqrt(2) by default,
   i.e. Var(W) = 2 / n_in (He et al. 2015, Eq. 10);
 - ``"xavier"``: :math:`\\mathrm{std} = g \\sqrt{2 / (n_{in} + n_{out})}`, g = 1 by default
-  as in ``torch.nn.init.xavier_normal_`` (Glorot & Bengio 2010, Eq. 16 gives the
-  uniform version with the same variance);
+  as in ``torch.nn.init.xavier_normal_`` (Glorot & Bengio 2010, Eq. 12; their
+  Eq. 16 is the uniform version with the same variance);
 - ``"default"``: what ``torch.nn.Linear`` does when you do not initialize it,
   ``kaiming_uniform_(a=sqrt(5))``, i.e. :math:`U(-1/\\sqrt{n_{in}}, 1/\\sqrt{n_{in}})`
   (variance 1 / (3 n_in)) for the weights *and* the same range for the biases.
@@ -102,7 +102,7 @@ def scheme_std(init: str, fan_in: int, fan_out: int, *, weight_std: float | None
     Returns:
         - ``"normal"``: ``weight_std``;
         - ``"kaiming"``: :math:`g / \\sqrt{n_{in}}` (He et al. 2015, Eq. 10 for g = sqrt(2));
-        - ``"xavier"``: :math:`g \\sqrt{2 / (n_{in} + n_{out})}` (Glorot & Bengio 2010, Eq. 16);
+        - ``"xavier"``: :math:`g \\sqrt{2 / (n_{in} + n_{out})}` (Glorot & Bengio 2010, Eq. 12; Eq. 16 is the uniform form);
         - ``"default"``: :math:`1 / \\sqrt{3 n_{in}}`, the std of
           :math:`U(-1/\\sqrt{n_{in}}, 1/\\sqrt{n_{in}})`.
     """
