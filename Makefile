@@ -12,7 +12,7 @@ export JUPYTER_PATH := $(CURDIR)/$(VENV)/share/jupyter
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
-BUILD_SITE := $(VENV)/bin/jupyter-book build . -W -n --keep-going --quiet
+BUILD_SITE := $(VENV)/bin/jupyter-book build . --all -W -n --keep-going --quiet
 DEST ?= ../owll-student
 
 .PHONY: help env book site test notebooks lab bench dist publish clean

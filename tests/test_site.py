@@ -91,3 +91,12 @@ def test_exercises_appear_as_unexecuted_student_versions(site):
         cells = json.loads(source.read_text())["cells"]
         assert not any(c.get("outputs") for c in cells if c["cell_type"] == "code")
         assert any("raise NotImplementedError()" in "".join(c["source"]) for c in cells)
+
+
+def test_maths_is_rendered_by_mathjax_served_with_the_site(site):
+    # Offline readers (a student on a train) still see rendered maths.
+    soup = _page(site, "book/01_initialization/01_signal_propagation.html")
+    sources = [s.get("src", "") for s in soup.find_all("script")]
+    mathjax = [s for s in sources if "mathjax" in s.lower()]
+    assert mathjax and all(not s.startswith(("http:", "https:", "//")) for s in mathjax), mathjax
+    assert (site / "_static" / "mathjax" / "tex-chtml.js").exists()
