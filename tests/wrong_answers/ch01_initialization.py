@@ -2,6 +2,41 @@
 
 from tests.wrong_answers import WrongAnswer
 
+# The two Kaiming functions around a wrong `_std(tensor, a, mode, nonlinearity)`:
+# most Kaiming mistakes are in the standard deviation, not in how it is used.
+KAIMING_FROM_STD = """
+def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+    with torch.no_grad():
+        return tensor.normal_(0.0, _std(tensor, a, mode, nonlinearity))
+
+def kaiming_uniform_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+    bound = math.sqrt(3.0) * _std(tensor, a, mode, nonlinearity)
+    with torch.no_grad():
+        return tensor.uniform_(-bound, bound)
+"""
+
+def hooked_statistics(*, hooked="activation_types", no_grad=True, statistics=None):
+    """The solution's shape of activation_statistics with one part swapped for a mistake."""
+    run = "with torch.no_grad():\n            model(inputs)" if no_grad else "model(inputs)"
+    return (
+        "\ndef activation_statistics(model, inputs, activation_types=(nn.ReLU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU)):\n"
+        "    outputs = []\n"
+        "    handles = [m.register_forward_hook(lambda m, i, o: outputs.append(o.detach().clone()))\n"
+        f"               for m in model.modules() if isinstance(m, {hooked})]\n"
+        "    try:\n"
+        f"        {run}\n"
+        "    finally:\n"
+        "        for h in handles:\n"
+        "            h.remove()\n"
+        + (statistics or STATISTICS_OF_OUTPUTS)
+    )
+
+
+STATISTICS_OF_OUTPUTS = """    return [{"mean": o.mean().item(), "std": o.std().item(), "saturated": (o.abs() > 0.99).float().mean().item(),
+             "dead": dead_unit_fraction(o)} for o in outputs]
+"""
+
+
 WRONG_ANSWERS = {
     "fan_in_and_fan_out": [
         WrongAnswer(
@@ -129,15 +164,7 @@ def _std(tensor, a, mode, nonlinearity):
     fan_in, fan_out = fan_in_and_fan_out(tensor)
     return nn.init.calculate_gain(nonlinearity, a) / math.sqrt(fan_out)
 
-def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
-    with torch.no_grad():
-        return tensor.normal_(0.0, _std(tensor, a, mode, nonlinearity))
-
-def kaiming_uniform_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
-    bound = math.sqrt(3.0) * _std(tensor, a, mode, nonlinearity)
-    with torch.no_grad():
-        return tensor.uniform_(-bound, bound)
-""",
+""" + KAIMING_FROM_STD,
         ),
         WrongAnswer(
             "a missing gain (Var = 1/fan_in: LeCun's, not He's)",
@@ -146,15 +173,7 @@ def _std(tensor, a, mode, nonlinearity):
     fan_in, fan_out = fan_in_and_fan_out(tensor)
     return 1.0 / math.sqrt(fan_in if mode == "fan_in" else fan_out)
 
-def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
-    with torch.no_grad():
-        return tensor.normal_(0.0, _std(tensor, a, mode, nonlinearity))
-
-def kaiming_uniform_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
-    bound = math.sqrt(3.0) * _std(tensor, a, mode, nonlinearity)
-    with torch.no_grad():
-        return tensor.uniform_(-bound, bound)
-""",
+""" + KAIMING_FROM_STD,
         ),
         WrongAnswer(
             "a uniform bound equal to the std (the missing sqrt(3))",
@@ -182,15 +201,7 @@ def _std(tensor, a, mode, nonlinearity):
     fan_in, fan_out = fan_in_and_fan_out(tensor)
     return math.sqrt(2.0) / math.sqrt(fan_in if mode == "fan_in" else fan_out)
 
-def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
-    with torch.no_grad():
-        return tensor.normal_(0.0, _std(tensor, a, mode, nonlinearity))
-
-def kaiming_uniform_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
-    bound = math.sqrt(3.0) * _std(tensor, a, mode, nonlinearity)
-    with torch.no_grad():
-        return tensor.uniform_(-bound, bound)
-""",
+""" + KAIMING_FROM_STD,
             caught_by_visible_test=False,
         ),
         WrongAnswer(
@@ -212,15 +223,7 @@ def _std(tensor, a, mode, nonlinearity):
     fan_in, fan_out = fan_in_and_fan_out(tensor)
     return nn.init.calculate_gain(nonlinearity) / math.sqrt(fan_in if mode == "fan_in" else fan_out)
 
-def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
-    with torch.no_grad():
-        return tensor.normal_(0.0, _std(tensor, a, mode, nonlinearity))
-
-def kaiming_uniform_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
-    bound = math.sqrt(3.0) * _std(tensor, a, mode, nonlinearity)
-    with torch.no_grad():
-        return tensor.uniform_(-bound, bound)
-""",
+""" + KAIMING_FROM_STD,
             caught_by_visible_test=False,
         ),
     ],
@@ -282,37 +285,13 @@ def activation_statistics(model, inputs, activation_types=(nn.ReLU, nn.Tanh, nn.
         ),
         WrongAnswer(
             "statistics of the pre-activations (hooks on the linear layers)",
-            """
-def activation_statistics(model, inputs, activation_types=(nn.ReLU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU)):
-    outputs = []
-    handles = [m.register_forward_hook(lambda m, i, o: outputs.append(o.detach()))
-               for m in model.modules() if isinstance(m, nn.Linear)]
-    try:
-        with torch.no_grad():
-            model(inputs)
-    finally:
-        for h in handles:
-            h.remove()
-    return [{"mean": o.mean().item(), "std": o.std().item(), "saturated": (o.abs() > 0.99).float().mean().item(),
-             "dead": dead_unit_fraction(o)} for o in outputs]
-""",
+            hooked_statistics(hooked="nn.Linear"),
         ),
         WrongAnswer(
             "a unit counted as saturated only if saturated for every input",
-            """
-def activation_statistics(model, inputs, activation_types=(nn.ReLU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU)):
-    outputs = []
-    handles = [m.register_forward_hook(lambda m, i, o: outputs.append(o.detach()))
-               for m in model.modules() if isinstance(m, activation_types)]
-    try:
-        with torch.no_grad():
-            model(inputs)
-    finally:
-        for h in handles:
-            h.remove()
-    return [{"mean": o.mean().item(), "std": o.std().item(), "saturated": (o.abs() > 0.99).all(dim=0).float().mean().item(),
-             "dead": dead_unit_fraction(o)} for o in outputs]
-""",
+            hooked_statistics(
+                statistics=STATISTICS_OF_OUTPUTS.replace("(o.abs() > 0.99).float()", "(o.abs() > 0.99).all(dim=0).float()")
+            ),
         ),
         WrongAnswer(
             "walks only the top-level children instead of hooking every module",
@@ -330,22 +309,9 @@ def activation_statistics(model, inputs, activation_types=(nn.ReLU, nn.Tanh, nn.
 """,
             caught_by_visible_test=False,
         ),
-            WrongAnswer(
+        WrongAnswer(
             "statistics returned as 0-d tensors instead of floats",
-            """
-def activation_statistics(model, inputs, activation_types=(nn.ReLU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU)):
-    outputs = []
-    handles = [m.register_forward_hook(lambda m, i, o: outputs.append(o.detach().clone()))
-               for m in model.modules() if isinstance(m, activation_types)]
-    try:
-        with torch.no_grad():
-            model(inputs)
-    finally:
-        for h in handles:
-            h.remove()
-    return [{"mean": o.mean(), "std": o.std(), "saturated": (o.abs() > 0.99).float().mean(),
-             "dead": dead_unit_fraction(o)} for o in outputs]
-""",
+            hooked_statistics(statistics=STATISTICS_OF_OUTPUTS.replace(".item()", "")),
         ),
         WrongAnswer(
             "statistics listed in module order instead of call order, one per module",
@@ -367,19 +333,7 @@ def activation_statistics(model, inputs, activation_types=(nn.ReLU, nn.Tanh, nn.
         ),
         WrongAnswer(
             "runs the model with gradients enabled",
-            """
-def activation_statistics(model, inputs, activation_types=(nn.ReLU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU)):
-    outputs = []
-    handles = [m.register_forward_hook(lambda m, i, o: outputs.append(o.detach().clone()))
-               for m in model.modules() if isinstance(m, activation_types)]
-    try:
-        model(inputs)
-    finally:
-        for h in handles:
-            h.remove()
-    return [{"mean": o.mean().item(), "std": o.std().item(), "saturated": (o.abs() > 0.99).float().mean().item(),
-             "dead": dead_unit_fraction(o)} for o in outputs]
-""",
+            hooked_statistics(no_grad=False),
             caught_by_visible_test=False,
         ),
         WrongAnswer(
