@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -182,6 +183,40 @@ def stack_weights(
     return layers
 
 
+def _checked_stack(
+    x: torch.Tensor,
+    depth: int,
+    width: int | None,
+    activation: str,
+    **scheme: Any,
+) -> tuple[Callable[[torch.Tensor], torch.Tensor], list[tuple[torch.Tensor, torch.Tensor | None]]]:
+    """Check the arguments shared by the stack functions; return the activation and the weights."""
+    check_tensor(x, "x", ndim=2, dtype_kind="float", finite=True)
+    check_positive_int(depth, "depth")
+    width = int(x.shape[1]) if width is None else width
+    check_positive_int(width, "width")
+    check_choice(activation, "activation", tuple(STACK_ACTIVATIONS))
+    return STACK_ACTIVATIONS[activation], stack_weights(int(x.shape[1]), depth, width, **scheme)
+
+
+def _run_stack(
+    y: torch.Tensor,
+    layers: list[tuple[torch.Tensor, torch.Tensor | None]],
+    f: Callable[[torch.Tensor], torch.Tensor],
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Pre-activations and outputs of every layer, z_l = y_{l-1} W_l^T + b_l, y_l = f(z_l)."""
+    pre: list[torch.Tensor] = []
+    post: list[torch.Tensor] = []
+    for weight, bias in layers:
+        z = y @ weight.to(y.dtype).T
+        if bias is not None:
+            z = z + bias.to(y.dtype)
+        y = f(z)
+        pre.append(z)
+        post.append(y)
+    return pre, post
+
+
 def propagate_signals(
     x: torch.Tensor,
     depth: int,
@@ -211,29 +246,9 @@ def propagate_signals(
         ``(pre, post)``: two lists of L tensors of shape ``(N, width)``,
         ``pre[l-1]`` = :math:`z_l` and ``post[l-1]`` = :math:`y_l`.
     """
-    check_tensor(x, "x", ndim=2, dtype_kind="float", finite=True)
-    check_positive_int(depth, "depth")
-    if width is None:
-        width = int(x.shape[1])
-    check_positive_int(width, "width")
-    check_choice(activation, "activation", tuple(STACK_ACTIVATIONS))
-    f = STACK_ACTIVATIONS[activation]
-    layers = stack_weights(
-        int(x.shape[1]), depth, width, init=init, weight_std=weight_std, gain=gain, seed=seed
-    )
-    pre: list[torch.Tensor] = []
-    post: list[torch.Tensor] = []
-    y = x.detach()
+    f, layers = _checked_stack(x, depth, width, activation, init=init, weight_std=weight_std, gain=gain, seed=seed)
     with torch.no_grad():
-        for weight, bias in layers:
-            weight = weight.to(y.dtype)
-            z = y @ weight.T
-            if bias is not None:
-                z = z + bias.to(y.dtype)
-            y = f(z)
-            pre.append(z)
-            post.append(y)
-    return pre, post
+        return _run_stack(x.detach(), layers, f)
 
 
 def propagate(
@@ -293,27 +308,12 @@ def backward_stds(
         The standard deviation of :math:`\partial \ell / \partial y_l` over
         all inputs and units, for l = 1..``depth`` (the last one is about 1).
     """
-    check_tensor(x, "x", ndim=2, dtype_kind="float", finite=True)
-    check_positive_int(depth, "depth")
-    if width is None:
-        width = int(x.shape[1])
-    check_positive_int(width, "width")
-    check_choice(activation, "activation", tuple(STACK_ACTIVATIONS))
-    f = STACK_ACTIVATIONS[activation]
-    layers = stack_weights(
-        int(x.shape[1]), depth, width, init=init, weight_std=weight_std, gain=gain, seed=seed
-    )
+    f, layers = _checked_stack(x, depth, width, activation, init=init, weight_std=weight_std, gain=gain, seed=seed)
+    width = layers[-1][0].shape[0]
     readout = torch.randn(x.shape[0], width, generator=torch.Generator().manual_seed(seed)).to(x.dtype)
-    outputs: list[torch.Tensor] = []
     with torch.enable_grad():
-        y = x.detach().requires_grad_()
-        for weight, bias in layers:
-            z = y @ weight.to(x.dtype).T
-            if bias is not None:
-                z = z + bias.to(x.dtype)
-            y = f(z)
-            outputs.append(y)
-        gradients = torch.autograd.grad((y * readout).sum(), outputs)
+        _, outputs = _run_stack(x.detach().requires_grad_(), layers, f)
+        gradients = torch.autograd.grad((outputs[-1] * readout).sum(), outputs)
     return [float(g.double().std()) for g in gradients]
 
 

@@ -53,7 +53,7 @@ class History:
         return len(self.train_loss)
 
     def final(self, metric: str = "val_accuracy") -> float:
-        """The last value of ``metric``; a diverged run's accuracy counts as NaN."""
+        """The last value of ``metric`` (NaN when no epoch completed, e.g. a run that diverged in epoch 1)."""
         values = getattr(self, metric)
         return float(values[-1]) if values else math.nan
 
