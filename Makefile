@@ -11,6 +11,10 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export JUPYTER_PATH := $(CURDIR)/$(VENV)/share/jupyter
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
+# The numerical kernels (PyTorch, MKL, oneDNN, OpenBLAS, threads) are pinned by
+# owll_helpers.numerics, called first by conftest.py, nbgrader_config.py and
+# tools/*.py; PINNED runs any other command with the same pin.
+PINNED := $(PYTHON) -m owll_helpers.numerics --
 
 BUILD_SITE := $(VENV)/bin/jupyter-book build . --all -W -n --keep-going --quiet
 DEST ?= ../owll-student
@@ -36,6 +40,7 @@ site: $(STAMP)
 	@echo "Website: file://$(CURDIR)/_build/html/index.html"
 
 test: $(STAMP)  ## The whole suite: site build, nbval on the book, unit, science and HTML tests
+	@$(PYTHON) -m owll_helpers.numerics
 	$(BUILD_SITE)
 	$(PYTHON) -m pytest
 
@@ -43,7 +48,7 @@ notebooks: $(STAMP)  ## Re-execute every book notebook in place and store its ou
 	$(PYTHON) tools/execute_notebooks.py $$(find book -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | sort)
 
 lab: $(STAMP)  ## JupyterLab in the project environment (formgrader: manual grading)
-	$(VENV)/bin/jupyter lab
+	$(PINNED) $(VENV)/bin/jupyter lab
 
 bench: $(STAMP)  ## Time each notebook, the site build and make test; write BENCHMARKS.md
 	$(PYTHON) tools/bench.py

@@ -12,12 +12,21 @@
   so an infinite loop costs one timeout and the rest is still graded.
 
 The file is self-contained (no import of a sibling module), so nbgrader works
-in any copy of the course that has this file and ``solutions/``.
+in any copy of the course that has this file and ``solutions/``. It pins the
+numerical kernels (``owll_helpers.numerics``) for the kernels nbgrader starts,
+when the course's package is installed.
 """
 
 import os
 import re
 from pathlib import Path
+
+try:
+    from owll_helpers.numerics import pin_numerics
+except ImportError:  # a course copy without the helper package: grade unpinned
+    pass
+else:
+    pin_numerics()
 
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbgrader.preprocessors import ClearHiddenTests, GetGrades, NbGraderPreprocessor

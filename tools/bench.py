@@ -6,7 +6,10 @@
 - the site build from stored outputs (target: under 1 minute);
 - autograding one submission of each assignment, kernel start included;
 - the whole ``make test`` (target: under 25 minutes with six chapters), unless
-  ``--skip-test`` is given.
+  ``--skip-test`` is given;
+- the cost of the pinned numerical kernels (``owll_helpers.numerics``): the
+  chapter-1 notebooks once with the machine's own kernels and once pinned, in
+  the same run.
 
 A script, not a timed test: timings vary with the machine and its load.
 """
@@ -24,8 +27,13 @@ import time
 from datetime import date
 from pathlib import Path
 
+import contextlib
+from collections.abc import Iterator
+
 import nbformat
 from nbclient import NotebookClient
+
+from owll_helpers.numerics import pin_numerics
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -52,6 +60,31 @@ def time_notebook(path: Path) -> tuple[float, float, float]:
         client.execute_cell(probe, len(notebook.cells) - 1)
         peak_kib = float("".join(o.get("text", "") for o in probe.outputs).strip() or "nan")
     return kernel_ready - start, cells_done - kernel_ready, peak_kib / 1024
+
+
+@contextlib.contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """Run the block with ``os.environ`` replaced by ``values`` (kernels inherit it)."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def pin_cost(notebooks: list[Path], native: dict[str, str]) -> list[tuple[str, float, float]]:
+    """(notebook, cells s with the machine's kernels, cells s pinned), both measured in this run."""
+    rows = []
+    for path in notebooks:
+        print(f"timing {path.relative_to(ROOT)} without and with the pin ...", flush=True)
+        with environment(native):
+            _, unpinned, _ = time_notebook(path)
+        _, pinned, _ = time_notebook(path)
+        rows.append((str(path.relative_to(ROOT)), unpinned, pinned))
+    return rows
 
 
 def solved_copy(path: Path, folder: Path) -> Path:
@@ -81,7 +114,9 @@ def main() -> int:
     parser.add_argument("--skip-test", action="store_true", help="do not time `make test`")
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     args = parser.parse_args()
-    os.environ.setdefault("PYTHONHASHSEED", "0")
+    native = dict(os.environ)
+    pin = pin_numerics()
+    print(pin.summary(), flush=True)
     rows = []
     book = sorted(ROOT.glob("book/**/*.ipynb"))
     with tempfile.TemporaryDirectory() as scratch:
@@ -95,6 +130,7 @@ def main() -> int:
         for assignment in real_assignments():
             print(f"autograding one submission of {assignment} ...", flush=True)
             autograde[assignment] = time_autograde(assignment, Path(scratch) / f"grade-{assignment}")
+    cost = pin_cost(sorted(ROOT.glob("book/01_*/*.ipynb")), native) if pin.pinned else []
     print("building the site ...", flush=True)
     shutil.rmtree(ROOT / "_build", ignore_errors=True)
     site = time_command([str(Path(sys.executable).parent / "jupyter-book"), "build", ".", "-W", "-n", "--keep-going", "--quiet"])
@@ -107,7 +143,7 @@ def main() -> int:
         "# Benchmarks",
         "",
         f"Measured by `make bench` on {date.today().isoformat()}: {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, {platform.machine()}. Notebook times exclude the kernel start "
+        f"Python {platform.python_version()}, {platform.machine()}; {pin.summary()}. Notebook times exclude the kernel start "
         "(measured separately); peak memory is the kernel's maximum resident set.",
         "",
         f"| notebook | kernel start (s) | cells (s) | peak memory (MiB) | under {NOTEBOOK_BUDGET_S:.0f} s |",
@@ -121,6 +157,16 @@ def main() -> int:
         lines.append(f"| `make test` (environment already created) | {suite:.0f} | under 1500 s with six chapters |")
     else:
         lines.append("| `make test` | not measured (`--skip-test`) | under 1500 s with six chapters |")
+    if cost:
+        lines += [
+            "",
+            f"The pinned kernels ({pin.summary().split(' (')[1].rstrip(')')}) against this machine's own "
+            "(cells only, the same run):",
+            "",
+            "| notebook | machine's kernels (s) | pinned (s) |",
+            "|---|---:|---:|",
+        ]
+        lines += [f"| `{label}` | {u:.1f} | {p:.1f} |" for label, u, p in cost]
     args.output.write_text("\n".join(lines) + "\n")
     print(f"wrote {args.output}")
     return 0

@@ -8,13 +8,14 @@ nbval then checks, in ``make test``, that re-running gives the same text.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+
+from owll_helpers.numerics import pin_numerics
 
 TIMEOUT_PER_CELL_S = 120
 
@@ -39,7 +40,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("notebooks", nargs="+", type=Path)
     args = parser.parse_args()
-    os.environ.setdefault("PYTHONHASHSEED", "0")
+    # The stored outputs are the pinned ones (kernels inherit the environment).
+    print(pin_numerics().summary(), flush=True)
     for path in args.notebooks:
         print(f"executing {path} ...", flush=True)
         print(f"  done in {execute(path):.1f} s", flush=True)

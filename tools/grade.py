@@ -30,6 +30,11 @@ from pathlib import Path
 
 from traitlets.config.loader import PyFileConfigLoader
 
+from owll_helpers.numerics import pin_numerics
+
+# nbgrader_config.py pins too; this covers the checks grade.py runs itself.
+pin_numerics()
+
 CONFIG_FILE = "nbgrader_config.py"
 #: Error names that mark a cell stopped by the per-cell timeout.
 TIMEOUT_ERRORS = ("CellTimeoutError", "TimeoutError", "KeyboardInterrupt")
