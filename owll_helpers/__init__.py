@@ -11,7 +11,8 @@ organized by concern, one small module each:
 - :mod:`owll_helpers.optim` -- SGD and Adam updates identical to ``torch.optim``'s;
 - :mod:`owll_helpers.propagation` -- signals through plain deep layer stacks;
 - :mod:`owll_helpers.plotting` -- the course's figure style and shared plots;
-- :mod:`owll_helpers.testing` -- what the assignments' tests use.
+- :mod:`owll_helpers.testing` -- what the assignments' tests use;
+- :mod:`owll_helpers.check` -- ``owll-check``, the students' check of a notebook before submitting.
 
 Functions that an assignment asks students to write are *not* here until a
 later chapter needs them.

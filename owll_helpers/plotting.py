@@ -31,6 +31,12 @@ PALETTE: tuple[str, ...] = (
     "#000000",  # black
 )
 
+#: Font size (points) of tick labels in figures with many small panels.
+TICK_LABEL_SIZE: float = 9
+
+#: Panels per row of :func:`plot_layer_histograms`.
+HISTOGRAM_COLUMNS: int = 3
+
 #: History metrics :func:`plot_history` can draw.
 HISTORY_METRICS: tuple[str, ...] = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
 
@@ -98,6 +104,9 @@ def plot_layer_histograms(
 ) -> Figure:
     """One histogram per selected layer of the activations of a deep stack.
 
+    The panels are laid out three to a row, with at most five round ticks on
+    each x axis, so that the figure fits the page without shrinking its labels.
+
     Args:
         activations: per-layer activation tensors (any shape; all values are used).
         layers: indices of the layers to show (default: up to six, evenly spaced).
@@ -114,15 +123,25 @@ def plot_layer_histograms(
     bad = [i for i in layers if not 0 <= i < len(activations)]
     if bad:
         raise ValueError(f"layers {bad} out of range: there are {len(activations)} layers")
-    fig, axes = plt.subplots(1, len(layers), figsize=(2.0 * len(layers), 2.2), squeeze=False)
-    for ax, index in zip(axes[0], layers):
+    # At most three panels a row: the figure is about as wide as the page, so
+    # the tick labels appear at their size in points instead of shrunk.
+    n_cols = min(HISTOGRAM_COLUMNS, len(layers))
+    n_rows = -(-len(layers) // n_cols)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(2.4 * n_cols, 2.2 * n_rows), squeeze=False)
+    for ax in axes.flat[len(layers) :]:
+        fig.delaxes(ax)
+    for k, (ax, index) in enumerate(zip(axes.flat, layers)):
         values = activations[index].detach().flatten().double().numpy()
         ax.hist(values[np.isfinite(values)], bins=bins, color=PALETTE[0])
-        ax.set_title(f"layer {index + 1}\nstd {values.std():.3g}", fontsize=9)
+        ax.set_title(f"layer {index + 1}, std {values.std():.3g}", fontsize=10)
         ax.set_yticks([])
-        ax.set_xlabel("output value", fontsize=8)
-        ax.tick_params(axis="x", labelsize=7)
-    axes[0][0].set_ylabel("count")
+        ax.xaxis.set_major_locator(MaxNLocator(4, steps=[1, 2, 5, 10]))
+        ax.tick_params(axis="x", labelsize=TICK_LABEL_SIZE)
+        ax.xaxis.get_offset_text().set_fontsize(TICK_LABEL_SIZE)
+        if k % n_cols == 0:
+            ax.set_ylabel("count")
+        if k + n_cols >= len(layers):  # the lowest panel of its column
+            ax.set_xlabel("output value")
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -2,6 +2,8 @@
 
 :func:`forbid` lets a hidden test check that a student *implemented*
 something rather than called the library function that the task is about;
+:func:`stand_in` lets a test of one task call a student's function that uses
+an earlier task's answer without grading that earlier answer again;
 :func:`assert_std` and :func:`assert_matches_reference` compare random
 samples with tolerances derived from the sample size.
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -87,6 +89,93 @@ def _raiser(qualified_name: str) -> Callable[..., Any]:
         )
 
     return forbidden
+
+
+class StandInError(AssertionError):
+    """Raised when a test asks for a stand-in of an answer that is not defined yet."""
+
+
+def shape_key(tensor: torch.Tensor) -> tuple[int, ...]:
+    """The key of :func:`stand_in`'s table for answers that depend only on a tensor's shape."""
+    return tuple(tensor.shape)
+
+
+def values_key(tensor: torch.Tensor) -> tuple[Any, ...]:
+    """The key of :func:`stand_in`'s table for answers that depend on a tensor's values (rounded to 1e-6)."""
+    return (tuple(tensor.shape), *(round(float(v), 6) for v in tensor.detach().flatten()))
+
+
+def _same(got: Any, want: Any) -> bool:
+    try:
+        if isinstance(want, float):
+            return isinstance(got, (int, float)) and math.isclose(got, want, rel_tol=1e-6, abs_tol=1e-9)
+        return bool(got == want)
+    except Exception:  # noqa: BLE001 -- a student's value that cannot even be compared differs
+        return False
+
+
+@contextmanager
+def stand_in(
+    namespace: dict[str, Any],
+    name: str,
+    answers: Mapping[Hashable, Any],
+    *,
+    key: Callable[[Any], Hashable] = shape_key,
+) -> Iterator[None]:
+    """Replace ``namespace[name]``, a student's earlier answer, by fixed answers while the block runs.
+
+    A test of task N that calls the student's function, which in turn calls
+    the answer to an earlier task M, would otherwise take task N's points for
+    task M's mistake. Inside the block, ``name`` returns ``answers[key(arg)]``
+    for the test's own inputs: fixed values, not a reference implementation,
+    so no solution reaches the student version. Any other input goes to the
+    student's own function. That function is restored afterwards, and if it
+    disagreed with a fixed answer (or raised), a note says so and points to
+    task M's own test.
+
+    Args:
+        namespace: where the student's functions look the name up (a notebook's ``globals()``).
+        name: the earlier answer's name, e.g. ``"fan_in_and_fan_out"``.
+        answers: the fixed answer for each input the test uses, by ``key``.
+        key: turns the first argument into a key of ``answers``
+            (:func:`shape_key` or :func:`values_key`).
+
+    Raises:
+        StandInError: when ``name`` is not defined in ``namespace`` yet.
+    """
+    if name not in namespace:
+        raise StandInError(f"{name} is not defined yet: run the cell of the task that defines it first.")
+    original = namespace[name]
+    disagreements: list[str] = []
+
+    def fixed_answer(first: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            wanted = key(first)
+        except Exception:  # noqa: BLE001 -- not an input of the test: below
+            wanted = None
+        if wanted is None or wanted not in answers:
+            # Not one of the test's own inputs (the student's function took
+            # another path): their own answer is all there is.
+            return original(first, *args, **kwargs)
+        answer = answers[wanted]
+        try:
+            mine = original(first, *args, **kwargs)
+        except Exception as error:  # noqa: BLE001 -- the student's earlier answer is graded elsewhere
+            mine = f"an error ({type(error).__name__})"
+        if not _same(mine, answer) and len(disagreements) < 3:
+            disagreements.append(f"{mine!r} where {answer!r} was expected" if not isinstance(mine, str) else mine)
+        return answer
+
+    namespace[name] = fixed_answer
+    try:
+        yield
+    finally:
+        namespace[name] = original
+        if disagreements:
+            print(
+                f"Note: this test used fixed answers in place of your {name}, which gave "
+                f"{'; '.join(disagreements)}. Only this task is graded here; {name}'s own test says more."
+            )
 
 
 #: How many standard errors a sample statistic may stray before a test fails.

@@ -7,9 +7,12 @@ nothing ever writes into a real class's data.
 
 from __future__ import annotations
 
+import builtins
 import copy
 import json
+import keyword
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -102,15 +105,31 @@ def secret_lines(notebook: dict) -> set[str]:
 
     A line that students see anyway, outside the regions (a repeated import,
     code quoted in a task statement), is not distinctive, nor is a very short
-    one or a comment.
+    one, a comment, or plain syntax that names at most one thing of its own
+    (``except Exception as error:``, ``for case in cases:``): any Python file
+    may hold those.
     """
     visible = _normalise(visible_text(notebook))
     candidates = solution_lines(notebook) | hidden_test_lines(notebook)
     return {
         line
         for line in candidates
-        if len(line) >= MIN_DISTINCTIVE_LENGTH and _normalise(line) not in visible and not line.startswith("#")
+        if len(line) >= MIN_DISTINCTIVE_LENGTH
+        and _normalise(line) not in visible
+        and not line.startswith("#")
+        and not _is_plain_syntax(line)
     }
+
+
+_PYTHON_NAMES = set(keyword.kwlist) | set(dir(builtins))
+
+
+def _is_plain_syntax(line: str) -> bool:
+    """True for a line without literals whose only names, besides keywords and builtins, are at most one of its own."""
+    if re.search(r"[\"']|\d", line):
+        return False
+    own = {name for name in re.findall(r"[A-Za-z_]\w*", line) if name not in _PYTHON_NAMES}
+    return len(own) <= 1
 
 
 def solved_submission(source: dict) -> dict:

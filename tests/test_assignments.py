@@ -182,3 +182,17 @@ def test_written_answers_are_manually_graded_with_a_model_answer(path):
         meta = nbgrader_meta(cell)
         assert meta.get("grade") and meta.get("points", 0) > 0, f"{cell['id']}: a written answer carries points"
         assert "Model answer" in "".join(cell["source"]), f"{cell['id']}: keep the model answer in the solution"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_the_solved_notebook_prints_only_what_it_means_to(generated, assignment):
+    """No stray reprs (a torch.Generator as a cell's last value) and no warnings in what a student sees."""
+    autograded = generated["course"].parent / "course_data" / "autograded" / "solved" / assignment
+    notebooks = sorted(autograded.glob("*.ipynb"))
+    assert notebooks, f"no autograded solved notebook in {autograded}"
+    for path in notebooks:
+        for cell in read_json(path)["cells"]:
+            for output in cell.get("outputs", []):
+                text = "".join(output.get("text", "")) + "".join(output.get("data", {}).get("text/plain", ""))
+                assert not re.search(r"<[\w.]+ (object )?at 0x[0-9a-f]+>", text), f"cell {cell.get('id')} prints a stray repr: {text[:200]!r}"
+                assert "Warning" not in text, f"cell {cell.get('id')} prints a warning: {text[:300]!r}"

@@ -77,7 +77,7 @@ def test_tanh_small_weights_vanish(seed):
 def test_tanh_large_weights_saturate(seed):
     outputs = stack(seed, "tanh", init="normal", weight_std=1.0)
     saturated = [float((a.abs() > 0.99).float().mean()) for a in outputs]
-    assert min(saturated) > 0.5, f"tanh + N(0, 1): fraction of |a| > 0.99 per layer {saturated}"
+    assert min(saturated) > 0.5, f"tanh + N(0, 1): fraction of |y| > 0.99 per layer {saturated}"
 
 
 # --- training a deep MLP -----------------------------------------------------

@@ -7,6 +7,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from owll_helpers.plotting import PALETTE, plot_history, plot_image_grid, plot_layer_histograms, use_style  # noqa: E402
+from owll_helpers.propagation import propagate  # noqa: E402
 from owll_helpers.train import History  # noqa: E402
 
 
@@ -47,6 +48,27 @@ def test_layer_histograms_one_panel_per_layer():
         plot_layer_histograms(acts, layers=[10])
     with pytest.raises(ValueError, match="empty"):
         plot_layer_histograms([])
+
+
+@pytest.mark.parametrize("activation, std", [("tanh", 1.0), ("relu", None), ("relu", 1.0)])
+def test_layer_histograms_are_readable_at_page_width(activation, std):
+    # The site shows a figure at most about as wide as the page (roughly 7.5
+    # inches at 100 dpi): wider figures are shrunk, and their labels with them.
+    use_style()
+    kwargs = {"weight_std": std} if std else {"init": "kaiming"}
+    fig = plot_layer_histograms(propagate(torch.randn(200, 64), 20, 64, activation, **kwargs), title="a title")
+    assert fig.get_figwidth() <= 7.5
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        low, high = ax.get_xlim()
+        labels = [t for t in ax.get_xticklabels() if t.get_text() and low <= t.get_position()[0] <= high]
+        assert 2 <= len(labels) <= 5, [t.get_text() for t in labels]
+        assert min(t.get_fontsize() for t in labels) >= 8
+        boxes = sorted((t.get_window_extent(renderer) for t in labels), key=lambda b: b.x0)
+        assert all(left.x1 < right.x0 for left, right in zip(boxes, boxes[1:])), "tick labels overlap"
+    panels = [ax.get_window_extent(renderer) for ax in fig.axes]
+    assert not any(a.overlaps(b) for i, a in enumerate(panels) for b in panels[i + 1 :]), "panels overlap"
 
 
 def test_image_grid_accepts_flat_and_image_tensors():

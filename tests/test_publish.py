@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import email
+import importlib.util
+import shutil
 import subprocess
 import sys
+import tomllib
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 
+import owll_helpers
 from tests.grading import ROOT, all_secret_lines, find_leaks
 
 PUBLISH = ROOT / "tools" / "publish.py"
+
+
+def _publish_module():
+    spec = importlib.util.spec_from_file_location("publish", PUBLISH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +70,58 @@ def test_the_helper_package_installs_from_the_publication(published):
     text = (published / "pyproject.toml").read_text()
     assert 'name = "owll-helpers"' in text and "student = [" in text
     assert (published / "owll_helpers" / "__init__.py").exists()
+
+
+def test_the_published_pyproject_has_no_pytest_settings_and_the_same_package(published):
+    source = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    student = tomllib.loads((published / "pyproject.toml").read_text())
+    assert "pytest" in source["tool"], "the instructors' pyproject.toml is expected to hold pytest settings"
+    assert "pytest" not in student.get("tool", {}), "the student repository must not get the instructors' pytest settings"
+    assert student["build-system"] == source["build-system"]
+    assert student["project"] == source["project"], "package metadata and dependencies must be identical"
+    assert student["tool"]["setuptools"] == source["tool"]["setuptools"]
+    assert student["project"]["name"] == "owll-helpers"
+
+
+def test_the_published_pyproject_builds_the_same_package(published, tmp_path):
+    # What the student's pip command runs first: the build backend's metadata step.
+    tree = tmp_path / "student"
+    shutil.copytree(published / "owll_helpers", tree / "owll_helpers")
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(published / name, tree / name)
+    (tmp_path / "metadata").mkdir()
+    script = (
+        "import sys, setuptools.build_meta as backend; "
+        "print(backend.prepare_metadata_for_build_wheel(sys.argv[1]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "metadata")], cwd=tree, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    dist_info = tmp_path / "metadata" / result.stdout.strip().splitlines()[-1]
+    metadata = email.message_from_string((dist_info / "METADATA").read_text())
+    source = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert metadata["Name"] == source["name"] and metadata["Version"] == owll_helpers.__version__
+    assert SpecifierSet(metadata["Requires-Python"]) == SpecifierSet(source["requires-python"])
+    requires = [Requirement(r) for r in metadata.get_all("Requires-Dist")]
+    assert [r for r in requires if r.marker is None] == [Requirement(d) for d in source["dependencies"]]
+    entry_points = (dist_info / "entry_points.txt").read_text() if (dist_info / "entry_points.txt").exists() else ""
+    for script_name in source.get("scripts", {}):
+        assert script_name in entry_points, f"the console script {script_name} is lost in the publication"
+
+
+def test_student_pyproject_removes_only_the_instructor_tables():
+    publish = _publish_module()
+    text = (
+        '[project]\nname = "x"\n\n'
+        "# the instructors' settings\n[tool.pytest.ini_options]\naddopts = [\n    \"--nbval\",\n]\n\n"
+        '[tool.other]\nkey = 1  # kept as it is\n'
+    )
+    result = publish.student_pyproject(text)
+    assert result == '[project]\nname = "x"\n\n[tool.other]\nkey = 1  # kept as it is\n'
+    with pytest.raises(SystemExit, match="changed other settings"):
+        # A header the line scan does not recognise would be dropped with the table above it.
+        publish.student_pyproject('[tool.pytest.ini_options]\na = 1\n[tool."quoted"]\nb = 2\n')
 
 
 def test_publish_refuses_a_destination_inside_the_repository(tmp_path):

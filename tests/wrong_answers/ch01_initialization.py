@@ -15,19 +15,25 @@ def kaiming_uniform_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
         return tensor.uniform_(-bound, bound)
 """
 
-def hooked_statistics(*, hooked="activation_types", no_grad=True, statistics=None):
-    """The solution's shape of activation_statistics with one part swapped for a mistake."""
-    run = "with torch.no_grad():\n            model(inputs)" if no_grad else "model(inputs)"
+def hooked_statistics(*, hooked="activation_types", no_grad=True, statistics=None, guard="finally"):
+    """The solution's shape of activation_statistics with one part swapped for a mistake.
+
+    ``guard`` is how the forward pass is wrapped: ``"finally"`` (right),
+    ``"none"`` (hooks stay when it raises) or ``"swallow"`` (its error is hidden).
+    """
+    run = "with torch.no_grad():\n        model(inputs)" if no_grad else "model(inputs)"
+    remove = "for h in handles:\n        h.remove()"
+    body = {
+        "finally": f"try:\n    {run}\nfinally:\n    {remove}",
+        "none": f"{run}\n{remove}",
+        "swallow": f"try:\n    {run}\nexcept Exception:\n    return []\nfinally:\n    {remove}",
+    }[guard]
     return (
         "\ndef activation_statistics(model, inputs, activation_types=(nn.ReLU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU)):\n"
         "    outputs = []\n"
         "    handles = [m.register_forward_hook(lambda m, i, o: outputs.append(o.detach().clone()))\n"
         f"               for m in model.modules() if isinstance(m, {hooked})]\n"
-        "    try:\n"
-        f"        {run}\n"
-        "    finally:\n"
-        "        for h in handles:\n"
-        "            h.remove()\n"
+        + "".join(f"    {line}\n" for line in body.splitlines())
         + (statistics or STATISTICS_OF_OUTPUTS)
     )
 
@@ -62,7 +68,6 @@ def fan_in_and_fan_out(tensor):
     fan_in = tensor.shape[1] * receptive_field if tensor.dim() > 1 else tensor.shape[0]
     return int(fan_in), int(tensor.shape[0] * receptive_field)
 """,
-            caught_by_visible_test=False,
         ),
         WrongAnswer(
             "calls PyTorch's private helper instead of computing the fans",
@@ -215,6 +220,15 @@ def kaiming_uniform_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
 """,
         ),
         WrongAnswer(
+            "no ValueError for a mode other than fan_in and fan_out",
+            """
+def _std(tensor, a, mode, nonlinearity):
+    fan_in, fan_out = fan_in_and_fan_out(tensor)
+    return nn.init.calculate_gain(nonlinearity, a) / math.sqrt(fan_out if mode == "fan_out" else fan_in)
+
+""" + KAIMING_FROM_STD,
+        ),
+        WrongAnswer(
             "the leaky slope a not passed to calculate_gain",
             """
 def _std(tensor, a, mode, nonlinearity):
@@ -259,6 +273,22 @@ def dead_unit_fraction(activations):
             caught_by_visible_test=False,
         ),
         WrongAnswer(
+            "a unit whose largest output is 0 counted as dead (max == 0)",
+            """
+def dead_unit_fraction(activations):
+    return (activations.max(dim=0).values == 0).float().mean().item()
+""",
+            caught_by_visible_test=False,
+        ),
+        WrongAnswer(
+            "near-zero outputs counted as zero (a tolerance instead of exactly 0)",
+            """
+def dead_unit_fraction(activations):
+    return (activations.abs() < 1e-6).all(dim=0).float().mean().item()
+""",
+            caught_by_visible_test=False,
+        ),
+        WrongAnswer(
             "units taken as channels only, for convolutions",
             """
 def dead_unit_fraction(activations):
@@ -282,6 +312,14 @@ def activation_statistics(model, inputs, activation_types=(nn.ReLU, nn.Tanh, nn.
     return [{"mean": o.mean().item(), "std": o.std().item(), "saturated": (o.abs() > 0.99).float().mean().item(),
              "dead": dead_unit_fraction(o)} for o in outputs]
 """,
+        ),
+        WrongAnswer(
+            "hooks removed after the forward pass, but not when it raises (no try/finally)",
+            hooked_statistics(guard="none"),
+        ),
+        WrongAnswer(
+            "the biased standard deviation (unbiased=False)",
+            hooked_statistics(statistics=STATISTICS_OF_OUTPUTS.replace('o.std().item()', 'o.std(unbiased=False).item()')),
         ),
         WrongAnswer(
             "statistics of the pre-activations (hooks on the linear layers)",
@@ -334,27 +372,10 @@ def activation_statistics(model, inputs, activation_types=(nn.ReLU, nn.Tanh, nn.
         WrongAnswer(
             "runs the model with gradients enabled",
             hooked_statistics(no_grad=False),
-            caught_by_visible_test=False,
         ),
         WrongAnswer(
             "swallows the error of the forward pass",
-            """
-def activation_statistics(model, inputs, activation_types=(nn.ReLU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU)):
-    outputs = []
-    handles = [m.register_forward_hook(lambda m, i, o: outputs.append(o.detach().clone()))
-               for m in model.modules() if isinstance(m, activation_types)]
-    try:
-        with torch.no_grad():
-            model(inputs)
-    except Exception:
-        return []
-    finally:
-        for h in handles:
-            h.remove()
-    return [{"mean": o.mean().item(), "std": o.std().item(), "saturated": (o.abs() > 0.99).float().mean().item(),
-             "dead": dead_unit_fraction(o)} for o in outputs]
-""",
-            caught_by_visible_test=False,
+            hooked_statistics(guard="swallow"),
         ),
     ],
 }
