@@ -3,7 +3,8 @@
 :func:`forbid` lets a hidden test check that a student *implemented*
 something rather than called the library function that the task is about;
 :func:`stand_in` lets a test of one task call a student's function that uses
-an earlier task's answer without grading that earlier answer again;
+an earlier task's answer without grading that earlier answer again, and
+:func:`withheld` keeps a task from using an earlier answer at all;
 :func:`assert_std` and :func:`assert_matches_reference` compare random
 samples with tolerances derived from the sample size.
 """
@@ -25,11 +26,20 @@ class ForbiddenCallError(AssertionError):
 
 
 def _resolve(qualified_name: str) -> tuple[Any, str, Any]:
-    module_name, _, attribute = qualified_name.rpartition(".")
-    if not module_name:
+    """(owner, attribute, value) for a module attribute or a class attribute such as ``torch.Tensor.backward``."""
+    owner_name, _, attribute = qualified_name.rpartition(".")
+    if not owner_name:
         raise ValueError(f"expected a qualified name like 'torch.nn.init.kaiming_normal_', got {qualified_name!r}")
-    module = importlib.import_module(module_name)
-    return module, attribute, getattr(module, attribute)
+    parts = owner_name.split(".")
+    for split in range(len(parts), 0, -1):
+        try:
+            owner = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        for name in parts[split:]:
+            owner = getattr(owner, name)
+        return owner, attribute, getattr(owner, attribute)
+    raise ValueError(f"cannot import any module of {qualified_name!r}")
 
 
 def _global_namespaces(functions: tuple[Callable[..., Any], ...]) -> list[dict[str, Any]]:
@@ -176,6 +186,30 @@ def stand_in(
                 f"Note: this test used fixed answers in place of your {name}, which gave "
                 f"{'; '.join(disagreements)}. Only this task is graded here; {name}'s own test says more."
             )
+
+
+@contextmanager
+def withheld(namespace: dict[str, Any], names: list[str] | tuple[str, ...], why: str) -> Iterator[None]:
+    """Make the student's own functions ``names`` raise while the block runs; restore them after.
+
+    For a task whose statement says not to build on an earlier answer (so
+    that its grade cannot depend on that answer), the test makes the earlier
+    function raise :class:`ForbiddenCallError` with ``why`` as the reason.
+    """
+    saved = {name: namespace[name] for name in names if name in namespace}
+
+    def refuse(name: str) -> Callable[..., Any]:
+        def withheld_function(*args: Any, **kwargs: Any) -> Any:
+            raise ForbiddenCallError(f"{name} must not be called here: {why}")
+
+        return withheld_function
+
+    try:
+        for name in saved:
+            namespace[name] = refuse(name)
+        yield
+    finally:
+        namespace.update(saved)
 
 
 #: How many standard errors a sample statistic may stray before a test fails.

@@ -113,3 +113,28 @@ def test_stand_in_keys_by_values_and_needs_the_name_defined():
     with pytest.raises(StandInError, match="not defined yet"):
         with stand_in({}, "missing", {}):
             pass
+
+
+def test_forbid_reaches_class_attributes_such_as_tensor_backward():
+    def student(x):
+        (x * 2).sum().backward()
+
+    with forbid(["torch.Tensor.backward", "torch.autograd.grad"], student):
+        with pytest.raises(ForbiddenCallError, match="torch.Tensor.backward"):
+            student(torch.ones(2, requires_grad=True))
+    x = torch.ones(2, requires_grad=True)
+    student(x)
+    assert x.grad is not None
+
+
+def test_withheld_makes_an_earlier_answer_raise_and_restores_it():
+    from owll_helpers.testing import withheld
+
+    def earlier(x):
+        return x
+
+    namespace = {"earlier": earlier}
+    with withheld(namespace, ["earlier", "not_defined"], "compute it here"):
+        with pytest.raises(ForbiddenCallError, match="earlier must not be called here: compute it here"):
+            namespace["earlier"](1)
+    assert namespace == {"earlier": earlier}
