@@ -196,3 +196,13 @@ def test_the_solved_notebook_prints_only_what_it_means_to(generated, assignment)
                 text = "".join(output.get("text", "")) + "".join(output.get("data", {}).get("text/plain", ""))
                 assert not re.search(r"<[\w.]+ (object )?at 0x[0-9a-f]+>", text), f"cell {cell.get('id')} prints a stray repr: {text[:200]!r}"
                 assert "Warning" not in text, f"cell {cell.get('id')} prints a warning: {text[:300]!r}"
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=IDS)
+def test_the_site_shows_the_title_first(path):
+    """The setup cell stays first in the notebook (nbgrader and students need it) but is removed from the site's page."""
+    first = read_json(path)["cells"][0]
+    assert nbgrader_meta(first).get("grade_id") == "setup", "the first cell is the setup cell"
+    assert "remove-cell" in first["metadata"].get("tags", []), (
+        "tag the setup cell 'remove-cell', so the assignment's page opens with its title and brief"
+    )
