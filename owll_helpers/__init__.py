@@ -10,6 +10,8 @@ organized by concern, one small module each:
 - :mod:`owll_helpers.train` -- a training loop with a progress bar, evaluation;
 - :mod:`owll_helpers.optim` -- SGD and Adam updates identical to ``torch.optim``'s;
 - :mod:`owll_helpers.propagation` -- signals through plain deep layer stacks;
+- :mod:`owll_helpers.smoothness` -- the loss landscape along the gradient (Santurkar et al. 2018);
+- :mod:`owll_helpers.numerics` -- pinned numerical kernels, the same stored numbers on every machine;
 - :mod:`owll_helpers.plotting` -- the course's figure style and shared plots;
 - :mod:`owll_helpers.testing` -- what the assignments' tests use;
 - :mod:`owll_helpers.check` -- ``owll-check``, the students' check of a notebook before submitting.

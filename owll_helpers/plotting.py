@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.axes import Axes
+from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -230,3 +231,174 @@ def plot_std_by_depth(
         ax.set_title(title)
     ax.legend(fontsize=8)
     return ax
+
+
+#: The normalizations :func:`plot_normalization_axes` can draw, in the order of Wu & He's figure.
+NORMALIZATION_KINDS: tuple[str, ...] = ("batch", "layer", "instance", "group")
+
+_NORMALIZATION_TITLES = {
+    "batch": "Batch norm",
+    "layer": "Layer norm",
+    "instance": "Instance norm",
+    "group": "Group norm",
+}
+
+
+def normalization_set(
+    kind: str,
+    n_samples: int = 4,
+    n_channels: int = 6,
+    n_spatial: int = 5,
+    *,
+    num_groups: int = 2,
+    sample: int = 0,
+    channel: int = 0,
+) -> np.ndarray:
+    """Which elements of an ``N x C x (H*W)`` block share one mean and variance with one element.
+
+    The element is any spatial position of sample ``sample``, channel
+    ``channel``; the sets are those of Wu & He (2018, Sec. 3.1 and Fig. 2).
+    Batch norm (Ioffe & Szegedy 2015) averages over the samples and positions
+    of one channel; layer norm (Ba et al. 2016) over the channels and
+    positions of one sample; instance norm (Ulyanov et al. 2016) over the
+    positions of one sample and channel; group norm (Wu & He 2018) over the
+    positions of one sample and the ``n_channels // num_groups`` consecutive
+    channels of the channel's group.
+
+    Returns:
+        A boolean array of shape ``(n_samples, n_channels, n_spatial)``.
+    """
+    if kind not in NORMALIZATION_KINDS:
+        raise ValueError(f"kind must be one of {NORMALIZATION_KINDS}, got {kind!r}")
+    for value, name in ((n_samples, "n_samples"), (n_channels, "n_channels"), (n_spatial, "n_spatial")):
+        check_positive_int(value, name)
+    check_positive_int(num_groups, "num_groups")
+    check_positive_int(sample, "sample", minimum=0)
+    check_positive_int(channel, "channel", minimum=0)
+    if n_channels % num_groups:
+        raise ValueError(f"num_groups ({num_groups}) must divide n_channels ({n_channels})")
+    if sample >= n_samples:
+        raise ValueError(f"sample {sample} out of range: there are {n_samples} samples")
+    if channel >= n_channels:
+        raise ValueError(f"channel {channel} out of range: there are {n_channels} channels")
+    shared = np.zeros((n_samples, n_channels, n_spatial), dtype=bool)
+    per_group = n_channels // num_groups
+    group = slice(channel // per_group * per_group, (channel // per_group + 1) * per_group)
+    if kind == "batch":
+        shared[:, channel, :] = True
+    elif kind == "layer":
+        shared[sample, :, :] = True
+    elif kind == "instance":
+        shared[sample, channel, :] = True
+    else:
+        shared[sample, group, :] = True
+    return shared
+
+
+def _lighter(colour: str, amount: float) -> tuple[float, float, float]:
+    red, green, blue = mpl.colors.to_rgb(colour)
+    return (red + (1 - red) * amount, green + (1 - green) * amount, blue + (1 - blue) * amount)
+
+
+def draw_normalization_block(
+    ax: Axes,
+    kind: str,
+    *,
+    n_samples: int = 4,
+    n_channels: int = 6,
+    n_spatial: int = 5,
+    num_groups: int = 2,
+    sample: int = 0,
+    channel: int = 0,
+    title: str | None = None,
+) -> Axes:
+    """Draw the ``N x C x (H*W)`` block as a cube, shading what one mean and variance cover.
+
+    The picture of Wu & He (2018, Fig. 2): samples run to the right, the
+    spatial positions (``H*W``, flattened) upwards and the channels into the
+    page, channel 1 in front. The shaded cells are :func:`normalization_set`;
+    for group norm, thick lines on the top and side faces separate the groups.
+
+    Args:
+        ax: the axes to draw on (their axis lines are switched off).
+        kind: one of :data:`NORMALIZATION_KINDS`.
+        title: the panel's title (default: the normalization's name, and for
+            group norm the number of groups).
+        n_samples, n_channels, n_spatial, num_groups, sample, channel: as in
+            :func:`normalization_set`.
+    """
+    shared = normalization_set(
+        kind, n_samples, n_channels, n_spatial, num_groups=num_groups, sample=sample, channel=channel
+    )
+    depth_x, depth_y = 0.5, 0.4  # one channel deeper moves this far right and up
+    fill, edge = PALETTE[0], "#555555"
+
+    def corner(n: float, s: float, c: float) -> tuple[float, float]:
+        return n + c * depth_x, s + c * depth_y
+
+    polygons: list[list[tuple[float, float]]] = []
+    colours: list[object] = []
+
+    def face(points: list[tuple[float, float, float]], colour: object) -> None:
+        polygons.append([corner(*p) for p in points])
+        colours.append(colour)
+
+    # Painter's order: the back channel first, then bottom to top and left to right,
+    # drawing for each cell the three faces that can be seen: front, top and right.
+    for c in range(n_channels - 1, -1, -1):
+        for s in range(n_spatial):
+            for n in range(n_samples):
+                on = shared[n, c, s]
+                face([(n, s, c), (n + 1, s, c), (n + 1, s + 1, c), (n, s + 1, c)],
+                     fill if on else "#FFFFFF")
+                face([(n, s + 1, c), (n + 1, s + 1, c), (n + 1, s + 1, c + 1), (n, s + 1, c + 1)],
+                     _lighter(fill, 0.3) if on else "#F0F0F0")
+                face([(n + 1, s, c), (n + 1, s, c + 1), (n + 1, s + 1, c + 1), (n + 1, s + 1, c)],
+                     _lighter(fill, 0.5) if on else "#DDDDDD")
+    # One collection draws the faces in the order they were added, and fast.
+    ax.add_collection(PolyCollection(polygons, facecolors=colours, edgecolors=edge, linewidths=0.5))
+    if kind == "group":
+        per_group = n_channels // num_groups
+        for boundary in range(per_group, n_channels, per_group):
+            ax.plot(*zip(corner(0, n_spatial, boundary), corner(n_samples, n_spatial, boundary),
+                         corner(n_samples, 0, boundary)), color="black", linewidth=1.5)
+    ax.text(n_samples / 2, -0.3, "N", ha="center", va="top")
+    ax.text(-0.3, n_spatial / 2, "H, W", ha="right", va="center", rotation=90)
+    label_x, label_y = corner(n_samples, 0, n_channels / 2)
+    ax.text(label_x + 0.3, label_y - 0.3, "C", ha="left", va="top")
+    ax.set_xlim(-1.2, n_samples + n_channels * depth_x + 1.0)
+    ax.set_ylim(-1.3, n_spatial + n_channels * depth_y + 0.2)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    if title is None:
+        title = _NORMALIZATION_TITLES[kind] + (f", G = {num_groups}" if kind == "group" else "")
+    ax.set_title(title)
+    return ax
+
+
+def plot_normalization_axes(
+    kinds: Sequence[str] = NORMALIZATION_KINDS,
+    *,
+    num_groups: int = 2,
+    n_samples: int = 4,
+    n_channels: int = 6,
+    n_spatial: int = 5,
+) -> Figure:
+    """One panel per normalization: the block ``N x C x (H*W)``, shaded where one mean and variance apply.
+
+    The panels are drawn by :func:`draw_normalization_block` for sample 1 and
+    channel 1, side by side in a figure no wider than the page.
+
+    Args:
+        kinds: names from :data:`NORMALIZATION_KINDS`, one panel each.
+        num_groups: the number of groups of a group-norm panel.
+        n_samples, n_channels, n_spatial: the size of the drawn block.
+    """
+    if isinstance(kinds, str) or not kinds:
+        raise ValueError(f"kinds must be a non-empty sequence of names from {NORMALIZATION_KINDS}")
+    fig, axes = plt.subplots(1, len(kinds), figsize=(min(7.5, 1.9 * len(kinds)), 2.2), squeeze=False)
+    for ax, kind in zip(axes.flat, kinds):
+        draw_normalization_block(ax, kind, n_samples=n_samples, n_channels=n_channels,
+                                 n_spatial=n_spatial, num_groups=num_groups)
+    fig.tight_layout()
+    return fig

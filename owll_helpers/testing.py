@@ -11,6 +11,7 @@ samples with tolerances derived from the sample size.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import math
@@ -19,6 +20,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 
 class ForbiddenCallError(AssertionError):
@@ -53,25 +55,53 @@ def _global_namespaces(functions: tuple[Callable[..., Any], ...]) -> list[dict[s
     return namespaces
 
 
+class _RefuseOperators(TorchDispatchMode):
+    """Raise on the named ATen operators, whichever Python route reached them."""
+
+    def __init__(self, operators: frozenset[str]) -> None:
+        super().__init__()
+        self.operators = operators
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        name = func._schema.name.split("::")[-1]
+        if name in self.operators:
+            raise ForbiddenCallError(
+                f"PyTorch's {name} operator must not be used here: the point of this task is to compute it yourself."
+            )
+        return func(*args, **(kwargs or {}))
+
+
 @contextmanager
-def forbid(qualified_names: list[str] | tuple[str, ...], *functions: Callable[..., Any]) -> Iterator[None]:
+def forbid(
+    qualified_names: list[str] | tuple[str, ...],
+    *functions: Callable[..., Any],
+    ops: list[str] | tuple[str, ...] = (),
+    autograd: bool = True,
+) -> Iterator[None]:
     """Make the named library functions raise while the block runs; restore them after.
 
     Both ways a student can reach a function are covered: through its module
     (``torch.nn.init.kaiming_normal_``, ``nn.init.kaiming_normal_``, ``import
     torch.nn.init as init``) and through a name bound by ``from ... import``
     in the namespace where the student's ``functions`` were defined (as
-    ``inspect.getclosurevars`` would show it).
+    ``inspect.getclosurevars`` would show it). Private routes to the same
+    computation (``torch._C._VariableFunctions.batch_norm``,
+    ``torch.ops.aten.native_batch_norm``) are closed by ``ops``: the ATen
+    operators named there raise however they are reached.
 
     Args:
         qualified_names: e.g. ``["torch.nn.init.kaiming_normal_"]``.
         *functions: the student's functions whose global names are checked.
+        ops: ATen operator names, e.g. ``["native_batch_norm"]``.
+        autograd: ``False`` runs the block in ``torch.inference_mode``, so no
+            route to autograd (the engine, ``grad_fn``) can compute a gradient.
 
     Raises:
         ForbiddenCallError: (inside the block) when a forbidden function is called.
     """
     patches: list[tuple[Any, str, Any]] = []  # (module or namespace, name, original)
     replacements: dict[int, Callable[..., Any]] = {}
+    modes = contextlib.ExitStack()
     try:
         for qualified_name in qualified_names:
             module, attribute, original = _resolve(qualified_name)
@@ -83,7 +113,12 @@ def forbid(qualified_names: list[str] | tuple[str, ...], *functions: Callable[..
                 if id(value) in replacements:
                     patches.append((namespace, name, value))
                     namespace[name] = replacements[id(value)]
-        yield
+        if not autograd:
+            modes.enter_context(torch.inference_mode())
+        if ops:
+            modes.enter_context(_RefuseOperators(frozenset(ops)))
+        with modes:
+            yield
     finally:
         for target, name, original in reversed(patches):
             if isinstance(target, dict):

@@ -80,3 +80,62 @@ def test_image_grid_accepts_flat_and_image_tensors():
         plot_image_grid(torch.rand(3, 64), labels=[1])
     with pytest.raises(TypeError, match="floating-point"):
         plot_image_grid(torch.zeros(3, 64, dtype=torch.uint8))
+
+
+def test_normalization_sets_cover_the_axes_each_method_averages_over():
+    from owll_helpers.plotting import normalization_set
+
+    n, c, s = 4, 6, 5
+    batch = normalization_set("batch", n, c, s, channel=2)
+    assert batch.shape == (n, c, s)
+    assert batch[:, 2, :].all() and batch.sum() == n * s
+    layer = normalization_set("layer", n, c, s, sample=1)
+    assert layer[1].all() and layer.sum() == c * s
+    instance = normalization_set("instance", n, c, s, sample=1, channel=2)
+    assert instance[1, 2].all() and instance.sum() == s
+    group = normalization_set("group", n, c, s, num_groups=3, sample=1, channel=3)
+    assert group[1, 2:4].all() and group.sum() == 2 * s
+    # Group norm with one group is layer norm, with one channel per group instance norm.
+    for channel in range(c):
+        assert (normalization_set("group", n, c, s, num_groups=1, sample=1, channel=channel) == layer).all()
+        assert (
+            normalization_set("group", n, c, s, num_groups=c, sample=1, channel=channel)
+            == normalization_set("instance", n, c, s, sample=1, channel=channel)
+        ).all()
+
+
+def test_normalization_set_refuses_bad_input():
+    from owll_helpers.plotting import normalization_set
+
+    with pytest.raises(ValueError, match="kind"):
+        normalization_set("weight")
+    with pytest.raises(ValueError, match="divide"):
+        normalization_set("group", n_channels=6, num_groups=4)
+    with pytest.raises(ValueError, match="sample 4 out of range"):
+        normalization_set("layer", n_samples=4, sample=4)
+    with pytest.raises(ValueError, match="channel 6 out of range"):
+        normalization_set("batch", n_channels=6, channel=6)
+    with pytest.raises(TypeError, match="num_groups"):
+        normalization_set("group", num_groups=2.0)
+
+
+def test_normalization_axes_one_readable_panel_per_kind():
+    from owll_helpers.plotting import NORMALIZATION_KINDS, draw_normalization_block, plot_normalization_axes
+
+    use_style()
+    fig = plot_normalization_axes()
+    assert [ax.get_title() for ax in fig.axes] == ["Batch norm", "Layer norm", "Instance norm", "Group norm, G = 2"]
+    assert fig.get_figwidth() <= 7.5
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    panels = [ax.get_window_extent(renderer) for ax in fig.axes]
+    assert not any(a.overlaps(b) for i, a in enumerate(panels) for b in panels[i + 1 :]), "panels overlap"
+    assert len(plot_normalization_axes(["group"], num_groups=3).axes) == 1
+    _, ax = plt.subplots()
+    draw_normalization_block(ax, "group", num_groups=6, title="six groups")
+    assert ax.get_title() == "six groups"
+    with pytest.raises(ValueError, match="kinds"):
+        plot_normalization_axes("batch")
+    with pytest.raises(ValueError, match="kind must be one of"):
+        plot_normalization_axes(["batch", "weight"])
+    assert NORMALIZATION_KINDS == ("batch", "layer", "instance", "group")

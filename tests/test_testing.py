@@ -138,3 +138,24 @@ def test_withheld_makes_an_earlier_answer_raise_and_restores_it():
         with pytest.raises(ForbiddenCallError, match="earlier must not be called here: compute it here"):
             namespace["earlier"](1)
     assert namespace == {"earlier": earlier}
+
+
+def test_forbid_closes_private_routes_to_an_operator_and_can_switch_autograd_off():
+    import torch.nn.functional as F
+
+    x = torch.randn(4, 3, dtype=torch.float64)
+    routes = [
+        lambda: F.batch_norm(x, None, None, training=True),
+        lambda: torch._C._VariableFunctions.batch_norm(x, None, None, None, None, True, 0.1, 1e-5, False),
+        lambda: torch.ops.aten.native_batch_norm(x, None, None, None, None, True, 0.1, 1e-5),
+    ]
+    for route in routes:
+        with forbid([], ops=["native_batch_norm", "_native_batch_norm_legit"]):
+            with pytest.raises(ForbiddenCallError, match="native_batch_norm"):
+                route()
+    with forbid([], ops=["native_batch_norm"]):
+        assert torch.isfinite((x - x.mean(0)) / x.std(0)).all()  # plain arithmetic still runs
+    with forbid([], autograd=False):
+        leaf = torch.ones(2).requires_grad_()
+        assert (leaf * 2).sum().grad_fn is None
+    assert (torch.ones(2, requires_grad=True) * 2).sum().grad_fn is not None

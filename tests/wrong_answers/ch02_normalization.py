@@ -28,6 +28,15 @@ SQRT = "torch.sqrt(var.reshape(per_channel) + eps)"
 WRONG_ANSWERS = {
     "batch_norm_forward": [
         WrongAnswer(
+            "PyTorch's batch norm through a private route (torch._C._VariableFunctions)",
+            """
+def batch_norm_forward(x, gamma, beta, running_mean, running_var, training, momentum=0.1, eps=1e-5):
+    mean, var = running_mean.clone(), running_var.clone()
+    y = torch._C._VariableFunctions.batch_norm(x, gamma, beta, mean, var, training, momentum, eps, False)
+    return y, mean, var
+""",
+        ),
+        WrongAnswer(
             "the unbiased variance in the normalization",
             solution_with("batch_norm_forward", (BATCH_VARIANCE, "var = x.var(dim=dims)"), (RUNNING_VAR, "momentum * var")),
         ),
@@ -66,12 +75,19 @@ def batch_norm_forward(x, gamma, beta, running_mean, running_var, training, mome
         WrongAnswer(
             "the running variance's correction with the batch size N instead of the values per channel",
             solution_with("batch_norm_forward", (RUNNING_VAR, "momentum * var * x.shape[0] / (x.shape[0] - 1)")),
+        ),
+        WrongAnswer(
+            "ValueError when the batch has one example, even if a channel has several values",
+            solution_with("batch_norm_forward", ("if count < 2:", "if x.shape[0] < 2:")),
             caught_by_visible_test=False,
+        ),
+        WrongAnswer(
+            "ValueError for a single example in evaluation mode too",
+            solution_with("batch_norm_forward", ("    if training:\n        count", "    if x.shape[0] < 2:\n        raise ValueError('need a batch')\n    if training:\n        count")),
         ),
         WrongAnswer(
             "eps outside the square root",
             solution_with("batch_norm_forward", (SQRT, "(torch.sqrt(var.reshape(per_channel)) + eps)")),
-            caught_by_visible_test=False,
         ),
         WrongAnswer(
             "the batch statistics in evaluation mode too",
@@ -120,6 +136,20 @@ def batch_norm_forward(x, gamma, beta, running_mean, running_var, training, mome
             solution_with("batch_norm_backward", ("(centred ** 2).mean(dim=dims, keepdim=True)", "(centred ** 2).sum(dim=dims, keepdim=True) / (count - 1)")),
         ),
         WrongAnswer(
+            "dgamma and dbeta returned in the wrong order",
+            solution_with("batch_norm_backward", ("return dx, dgamma, dbeta", "return dx, dbeta, dgamma")),
+        ),
+        WrongAnswer(
+            "PyTorch's native_batch_norm_backward operator, a route around autograd",
+            """
+def batch_norm_backward(dy, x, gamma, eps=1e-5):
+    dims = [0, *range(2, x.dim())]
+    mean = x.mean(dim=dims)
+    inv_std = 1.0 / torch.sqrt(((x - mean.reshape([1, -1] + [1] * (x.dim() - 2))) ** 2).mean(dim=dims) + eps)
+    return torch.ops.aten.native_batch_norm_backward(dy, x, gamma, None, None, mean, inv_std, True, eps, [True, True, True])
+""",
+        ),
+        WrongAnswer(
             "autograd instead of the gradients by hand",
             """
 def batch_norm_backward(dy, x, gamma, eps=1e-5):
@@ -159,6 +189,25 @@ def batch_norm_backward(dy, x, gamma, eps=1e-5):
         WrongAnswer(
             "no ValueError when the channels do not split into equal groups",
             solution_with("group_norm", ("if channels % num_groups != 0:", "if num_groups > channels:")),
+        ),
+        WrongAnswer(
+            "eps ignored (a fixed 1e-5)",
+            solution_with("group_norm", ("torch.sqrt(var + eps)", "torch.sqrt(var + 1e-5)")),
+            caught_by_visible_test=False,
+        ),
+        WrongAnswer(
+            "the input normalized in place",
+            solution_with("group_norm", ("grouped = x.reshape(batch, num_groups, -1)", "grouped = x.view(batch, num_groups, -1)"),
+                          ("x_hat = ((grouped - mean) / torch.sqrt(var + eps)).reshape(x.shape)",
+                           "grouped.sub_(mean).div_(torch.sqrt(var + eps))\n    x_hat = x")),
+        ),
+        WrongAnswer(
+            "calls PyTorch's native_group_norm, a route around F.group_norm",
+            """
+def group_norm(x, num_groups, weight, bias, eps=1e-5):
+    n, c = x.shape[0], x.shape[1]
+    return torch.native_group_norm(x.contiguous(), weight, bias, n, c, x[0, 0].numel(), num_groups, eps)[0]
+""",
         ),
         WrongAnswer(
             "calls torch.nn.functional.group_norm",
