@@ -39,7 +39,7 @@ site: $(STAMP)
 	$(BUILD_SITE)
 	@echo "Website: file://$(CURDIR)/_build/html/index.html"
 
-test: $(STAMP)  ## The whole suite: site build, nbval on the book, unit, science and HTML tests
+test: $(STAMP)  ## The whole suite: site build, nbval on the book, unit, science, HTML and browser tests
 	@$(PYTHON) -m owll_helpers.numerics
 	$(BUILD_SITE)
 	$(PYTHON) -m pytest
@@ -58,6 +58,20 @@ dist: $(STAMP)  ## Build the wheel of owll_helpers into dist/
 
 publish: $(STAMP) site  ## Write the student repository to DEST (default ../owll-student)
 	$(PYTHON) tools/publish.py "$(DEST)"
+
+# The browser test (tests/test_browser.py) drives Debian's headless Chromium with
+# its driver; installing them needs root (sudo when not root). Nothing to do when present.
+CHROMIUM_PACKAGES := chromium chromium-driver
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: browser
+
+browser:  ## Install headless Chromium and its driver for the browser test (apt-get; skipped when present)
+	@if [ -x /usr/bin/chromedriver ] && [ -x /usr/bin/chromium ]; then \
+	  echo "Chromium and its driver are installed: $$(/usr/bin/chromedriver --version)"; \
+	else \
+	  $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $(CHROMIUM_PACKAGES); \
+	fi
 
 clean:  ## Remove build outputs (not the environment)
 	rm -rf _build dist build *.egg-info owll_helpers.egg-info .pytest_cache

@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import email
 import importlib.util
+import re
 import shutil
 import subprocess
 import sys
 import tomllib
 
 import pytest
-from packaging.requirements import Requirement
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 import owll_helpers
 from tests.grading import ROOT, all_secret_lines, find_leaks
 
 PUBLISH = ROOT / "tools" / "publish.py"
+BINDER = ROOT / "tools" / "student" / "binder"
+#: PyTorch's index of CPU-only wheels: no CUDA libraries (several GB) on a Binder without a GPU.
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 
 def _publish_module():
@@ -40,7 +46,7 @@ def published(tmp_path_factory):
 
 def test_student_repository_layout(published):
     names = {p.name for p in published.iterdir()}
-    assert {"book", "site", "exercises", "owll_helpers", "pyproject.toml", "README.md", "LICENSE", "_config.yml", "_toc.yml"} <= names
+    assert {"book", "site", "exercises", "owll_helpers", "pyproject.toml", "README.md", "LICENSE", "_config.yml", "_toc.yml", "binder"} <= names
     assert not names & {"solutions", "tests", "nbgrader_config.py", "tools", "Makefile", ".ci", "stale.txt"}
     assert (published / ".git" / "keep").exists(), "an existing clone's .git is kept"
     assert (published / "site" / "index.html").exists()
@@ -127,3 +133,90 @@ def test_student_pyproject_removes_only_the_instructor_tables():
 def test_publish_refuses_a_destination_inside_the_repository(tmp_path):
     result = subprocess.run([sys.executable, str(PUBLISH), str(ROOT / "inside")], capture_output=True, text=True)
     assert result.returncode != 0 and "outside this repository" in result.stderr
+
+
+# ---------------------------------------------------------------- Binder
+
+
+def binder_problems(requirements: str, runtime: str, pyproject: dict) -> list[str]:
+    """What is wrong with the student repository's ``binder/requirements.txt`` and ``runtime.txt``.
+
+    Binder must build the environment ``pyproject.toml`` describes: every
+    package of its dependencies and its ``student`` extra pinned (``==``) to a
+    version its bounds allow, torch's CPU-only build from PyTorch's CPU index,
+    the repository's own package installed with the student extra, and a
+    Python that ``requires-python`` allows.
+    """
+    project = pyproject["project"]
+    allowed: dict[str, list[SpecifierSet]] = {}
+    for line in project["dependencies"] + project["optional-dependencies"]["student"]:
+        requirement = Requirement(line)
+        allowed.setdefault(canonicalize_name(requirement.name), []).append(requirement.specifier)
+    problems, pins, indexes, local = [], {}, [], []
+    for raw in requirements.splitlines():
+        line = raw.split(" #", 1)[0].strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith(("--index-url", "--extra-index-url", "-i ")):
+            indexes.append(line.split()[-1].split("=", 1)[-1])
+        elif line.startswith("."):
+            local.append(line)
+        elif line.startswith("-"):
+            problems.append(f"unexpected option {line!r}")
+        else:
+            try:
+                requirement = Requirement(line)
+            except InvalidRequirement as error:
+                problems.append(f"not a requirement: {line!r} ({error})")
+                continue
+            specifiers = list(requirement.specifier)
+            if len(specifiers) != 1 or specifiers[0].operator != "==":
+                problems.append(f"{line!r} is not pinned to one version (==)")
+                continue
+            pins[canonicalize_name(requirement.name)] = Version(specifiers[0].version)
+    if TORCH_CPU_INDEX not in indexes:
+        problems.append(f"PyTorch's CPU-only index ({TORCH_CPU_INDEX}) is missing")
+    if "torch" in pins and pins["torch"].local != "cpu":
+        problems.append(f"torch=={pins['torch']} is not the CPU-only build (+cpu)")
+    for name, specifiers in allowed.items():
+        if name not in pins:
+            problems.append(f"{name} (a dependency in pyproject.toml) is not pinned")
+        elif not all(s.contains(pins[name], prereleases=True) for s in specifiers):
+            problems.append(f"{name}=={pins[name]} is not allowed by pyproject.toml ({', '.join(map(str, specifiers))})")
+    problems += [f"{name} is pinned but pyproject.toml does not name it" for name in pins if name not in allowed]
+    if local != [".[student]"]:
+        problems.append(f"the repository's package must be installed once, as .[student], got {local}")
+    python = re.fullmatch(r"python-(\d+\.\d+)", runtime.strip())
+    if not python:
+        problems.append(f"runtime.txt must name a Python as python-X.Y, got {runtime.strip()!r}")
+    elif not SpecifierSet(project["requires-python"]).contains(python.group(1) + ".0"):
+        problems.append(f"Python {python.group(1)} is not allowed by requires-python {project['requires-python']}")
+    return problems
+
+
+def test_the_student_repository_has_what_binder_needs(published):
+    # What the site's Binder launch button builds (repo2docker reads binder/).
+    binder = published / "binder"
+    assert (binder / "requirements.txt").read_text() == (BINDER / "requirements.txt").read_text()
+    pyproject = tomllib.loads((published / "pyproject.toml").read_text())
+    requirements, runtime = (binder / "requirements.txt").read_text(), (binder / "runtime.txt").read_text()
+    problems = binder_problems(requirements, runtime, pyproject)
+    assert not problems, "binder/ does not build the course's environment:\n" + "\n".join(problems)
+
+
+def test_binder_check_rejects_versions_pyproject_does_not_allow():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    good, runtime = (BINDER / "requirements.txt").read_text(), (BINDER / "runtime.txt").read_text()
+    assert binder_problems(good, runtime, pyproject) == []
+
+    def problems_with(old: str, new: str, text: str = good) -> list[str]:
+        assert old in text
+        return binder_problems(text.replace(old, new), runtime, pyproject)
+
+    assert problems_with("numpy==", "numpy==1.20.0  # ") != [], "a version below pyproject's bound"
+    assert any("not the CPU-only build" in p for p in problems_with("+cpu", "")), "torch's default (CUDA) build"
+    assert any("CPU-only index" in p for p in problems_with(TORCH_CPU_INDEX, "https://pypi.org/simple"))
+    assert any("not pinned" in p for p in problems_with("scipy==1.17.1", "scipy>=1.10"))
+    assert any("scikit-learn" in p for p in problems_with("scikit-learn==", "# scikit-learn=="))
+    assert any(".[student]" in p for p in problems_with(".[student]", "."))
+    assert binder_problems(good, "python-3.9\n", pyproject), "a Python that requires-python excludes"

@@ -3,7 +3,10 @@
 ``make publish DEST=...`` calls this after building the site.  The student
 repository gets the book sources and the built site, the student versions of
 the assignments (``exercises/``), the helper package with its
-``pyproject.toml``, a student README and the licence.  It never gets
+``pyproject.toml``, a student README, the licence, and ``binder/``: what
+Binder needs to build the course's environment (pinned versions that
+``pyproject.toml`` allows, PyTorch's CPU-only build, Python 3.11; source
+``tools/student/binder/``, untested against a live Binder).  It never gets
 ``solutions/``, ``tests/``, nbgrader's configuration or course data.  Its
 ``pyproject.toml`` is this repository's without the instructors' pytest
 settings (which point at folders the student repository does not have); the
@@ -37,6 +40,7 @@ PUBLISHED: tuple[tuple[str, str], ...] = (
     ("CITATION.cff", "CITATION.cff"),
     ("tools/student/README.md", "README.md"),
     ("tools/student/gitignore", ".gitignore"),
+    ("tools/student/binder", "binder"),
     ("_build/html", "site"),
 )
 
