@@ -21,8 +21,8 @@ gradient for a range of step sizes :math:`\\eta` and record
   (Figure 4c).
 
 :func:`probe_along_gradient` takes these measurements at one point without
-changing the model; :func:`probe_during_training` trains a model with SGD
-(the arithmetic of :func:`owll_helpers.train.fit`) and probes it every few
+changing the model; :func:`probe_during_training` trains a model with
+:func:`owll_helpers.train.fit` and probes it every few
 steps on the batch it is about to learn from.
 
 The loss is computed in the model's current mode. In training mode, batch
@@ -42,7 +42,7 @@ from torch import nn
 
 from ._checks import check_positive_int, check_tensor
 from .data import Split
-from .optim import SGD
+from .train import History, fit
 
 __all__ = ["GradientProbe", "ProbedTraining", "probe_along_gradient", "probe_during_training"]
 
@@ -105,13 +105,12 @@ class ProbedTraining:
 
     Attributes:
         probes: one :class:`GradientProbe` every ``every`` steps.
-        train_loss: the mini-batch loss of every step.
-        diverged: whether the loss became NaN or infinite (training then stopped).
+        history: the training run's :class:`~owll_helpers.train.History`
+            (per-epoch losses; ``diverged`` when the loss became NaN or infinite).
     """
 
     probes: list[GradientProbe] = field(default_factory=list)
-    train_loss: list[float] = field(default_factory=list)
-    diverged: bool = False
+    history: History = field(default_factory=History)
 
 
 def _check_step_sizes(step_sizes: object) -> torch.Tensor:
@@ -237,13 +236,12 @@ def probe_during_training(
     seed: int = 0,
     loss_fn: LossFunction | None = None,
 ) -> ProbedTraining:
-    """Train ``model`` with SGD and probe the landscape along the gradient every ``every`` steps.
+    """Train ``model`` with :func:`owll_helpers.train.fit` (SGD) and probe the landscape every ``every`` steps.
 
-    Training is :func:`owll_helpers.train.fit`'s (the same shuffling for the
-    same ``seed``, SGD with momentum, training mode); before the update of
-    every ``every``-th step (steps 0, ``every``, ...), :func:`probe_along_gradient`
-    measures the loss of that step's batch along its gradient (Santurkar et
-    al. 2018, Section 3.1). A loss that becomes NaN or infinite stops training.
+    Before the update of every ``every``-th step (steps 0, ``every``, ...),
+    :func:`probe_along_gradient` measures the loss of that step's batch along
+    its gradient (Santurkar et al. 2018, Section 3.1). The probes leave the
+    model as they found it, so the run is exactly ``fit``'s.
 
     Args:
         model: the classifier to train (changed in place).
@@ -253,39 +251,18 @@ def probe_during_training(
         every: steps between two probes.
 
     Returns:
-        A :class:`ProbedTraining` with the probes and every step's loss.
+        A :class:`ProbedTraining` with the probes and the run's history.
     """
-    if not isinstance(train, Split):
-        raise TypeError(f"train must be an owll_helpers.data.Split, got {type(train).__name__}")
-    if len(train) == 0:
-        raise ValueError("train is empty; expected at least one sample")
-    check_tensor(train.x, "train.x", finite=True)
-    params = _trainable(model)
     etas = _check_step_sizes(step_sizes)
-    check_positive_int(epochs, "epochs")
-    check_positive_int(batch_size, "batch_size")
     check_positive_int(every, "every")
-    check_positive_int(seed, "seed", minimum=0)
-    loss_fn = loss_fn or nn.functional.cross_entropy
-    optimizer = SGD(params, lr=lr, momentum=momentum)
-    generator = torch.Generator().manual_seed(seed)
     record = ProbedTraining()
-    step = 0
-    model.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(train), generator=generator)
-        for start in range(0, len(train), batch_size):
-            index = order[start : start + batch_size]
-            x, y = train.x[index], train.y[index]
-            if step % every == 0:
-                record.probes.append(probe_along_gradient(model, x, y, etas, loss_fn=loss_fn, step=step))
-            loss = loss_fn(model(x), y)
-            if not torch.isfinite(loss):
-                record.diverged = True
-                return record
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            record.train_loss.append(float(loss.detach()))
-            step += 1
+
+    def probe(step: int, x: torch.Tensor, y: torch.Tensor) -> None:
+        if step % every == 0:
+            record.probes.append(probe_along_gradient(model, x, y, etas, loss_fn=loss_fn, step=step))
+
+    record.history = fit(
+        model, train, epochs=epochs, lr=lr, batch_size=batch_size, momentum=momentum, seed=seed,
+        loss_fn=loss_fn, progress=False, before_step=probe,
+    )
     return record

@@ -112,6 +112,7 @@ def fit(
     seed: int = 0,
     progress: bool = True,
     desc: str = "training",
+    before_step: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
 ) -> History:
     """Train ``model`` on ``train`` with mini-batches and return its :class:`History`.
 
@@ -129,6 +130,10 @@ def fit(
         seed: seed of the shuffling.
         progress: show a tqdm progress bar over epochs (on stderr).
         desc: the progress bar's label.
+        before_step: called as ``before_step(step, x, y)`` with each step's
+            number (from 0) and batch, before the batch's forward pass; for
+            measurements during training (:mod:`owll_helpers.smoothness`).
+            It must leave the model as it found it.
 
     Raises:
         ValueError: if the inputs contain NaN or infinite values, or a
@@ -152,6 +157,7 @@ def fit(
     generator = torch.Generator().manual_seed(seed)
     history = History()
     bar = tqdm(range(epochs), desc=desc, disable=not progress, file=sys.stderr, leave=False)
+    step = 0
     for epoch in bar:
         model.train()
         order = torch.randperm(len(train), generator=generator)
@@ -159,6 +165,9 @@ def fit(
         for start in range(0, len(train), batch_size):
             index = order[start : start + batch_size]
             x, y = train.x[index], train.y[index]
+            if before_step is not None:
+                before_step(step, x, y)
+            step += 1
             logits = model(x)
             loss = loss_fn(logits, y)
             if not torch.isfinite(loss):

@@ -252,10 +252,9 @@ def test_virtual_batch_norm_uses_the_reference_batch_plus_the_example(seed):
 def test_virtual_batch_norm_output_does_not_depend_on_the_batch(seed):
     data = load_digits_splits(seed=seed)
     torch.manual_seed(seed)
-    net = init_weights(NB07["VBNNet"]([64, 64, 64, 10]), "kaiming_normal")
-    reference = data.train.x[:64]
+    net = init_weights(NB07["VBNNet"]([64, 64, 64, 10], data.train.x[:64]), "kaiming_normal")
     digit, others = data.test.x[:1], data.test.x[1:]
-    vbn = spread_over_batches(lambda b: net(b, reference), digit, others, batch_size=8, n_batches=20, seed=seed)
+    vbn = spread_over_batches(net, digit, others, batch_size=8, n_batches=20, seed=seed)
     torch.manual_seed(seed)
     bn_net = mlp(64, 10, depth=2, width=64, norm="batch", init="kaiming_normal").train()
     bn = spread_over_batches(bn_net, digit, others, batch_size=8, n_batches=20, seed=seed)
