@@ -87,14 +87,17 @@ def check_choice(value: object, name: str, choices: Sequence[str]) -> str:
     return str(value)
 
 
-def check_labels(labels: object, name: str, n_samples: int, *, allow_empty: bool = False) -> torch.Tensor:
-    """Check that ``labels`` is a 1-D integer tensor with one label per sample."""
+def check_labels(
+    labels: object, name: str, n_samples: int, *, allow_empty: bool = False, minimum: int = 0
+) -> torch.Tensor:
+    """Check that ``labels`` is a 1-D integer tensor with one label per sample, none below ``minimum``."""
     check_tensor(labels, name, ndim=1, dtype_kind="int", allow_empty=allow_empty)
     assert isinstance(labels, torch.Tensor)
     if labels.shape[0] != n_samples:
         raise ValueError(
             f"{name} must have one label per sample ({n_samples}), got {labels.shape[0]}"
         )
-    if labels.numel() and labels.min() < 0:
-        raise ValueError(f"{name} must be non-negative class indices, got minimum {int(labels.min())}")
+    if labels.numel() and labels.min() < minimum:
+        expected = "non-negative class indices" if minimum == 0 else f"class indices of at least {minimum}"
+        raise ValueError(f"{name} must be {expected}, got minimum {int(labels.min())}")
     return labels

@@ -5,8 +5,9 @@ The in-distribution data of the course is scikit-learn's ``load_digits``: the
 Digits" set (Alpaydin & Kaynak, 1998), installed with scikit-learn, so nothing
 is downloaded.  The 2-D toy sets (two moons, blobs) are for pictures.
 
-Out-of-distribution sets and the torchvision MNIST family arrive with the
-chapters that use them.
+Out-of-distribution sets in the digits' format are in
+:mod:`owll_helpers.ood_data`; the MNIST family, through torchvision, in
+:mod:`owll_helpers.mnist_family`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from ._checks import check_labels, check_positive_int, check_tensor
 DIGITS_IMAGE_SHAPE: tuple[int, int] = (8, 8)
 #: The digits' pixels are counts from 0 to 16 (4x4 blocks of a 32x32 bitmap).
 DIGITS_MAX_PIXEL: float = 16.0
+#: The label of a *known unknown*: an input known not to belong to any class
+#: (chapter 4 trains with such inputs; Dhamija et al. 2018).
+UNKNOWN_LABEL: int = -1
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,8 @@ class Split:
     Attributes:
         x: float32 inputs, one sample per row (``(N, D)``) or per image
             (``(N, 1, H, W)``).
-        y: int64 class labels of shape ``(N,)``.
+        y: int64 class labels of shape ``(N,)``: class indices from 0, or
+            :data:`UNKNOWN_LABEL` (-1) for a known unknown.
     """
 
     x: torch.Tensor
@@ -44,7 +49,7 @@ class Split:
         check_tensor(self.x, "x", dtype_kind="float", allow_empty=True)
         if self.x.ndim < 2:
             raise ValueError(f"x must have a sample dimension and features, got shape {tuple(self.x.shape)}")
-        check_labels(self.y, "y", self.x.shape[0], allow_empty=True)
+        check_labels(self.y, "y", self.x.shape[0], allow_empty=True, minimum=UNKNOWN_LABEL)
 
     def __len__(self) -> int:
         return int(self.x.shape[0])

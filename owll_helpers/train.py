@@ -4,6 +4,12 @@
 :class:`History`.  Divergence is a lesson of chapters 1 and 2, not a crash: a
 loss that becomes NaN or infinite stops training and is recorded as
 ``diverged``.
+
+The loss is cross entropy by default, any ``loss_fn(logits, labels)``, or an
+*objective* ``objective(model, x, y) -> (loss, logits)`` for losses that need
+more than the logits of the batch: an out-distribution batch and the model
+itself (CEDA and ACET, Hein et al. 2019; chapter 3), or the features
+(objectosphere, Dhamija et al. 2018; chapter 4).
 """
 
 from __future__ import annotations
@@ -18,13 +24,16 @@ from torch import nn
 from tqdm.std import tqdm
 
 from ._checks import check_choice, check_positive_int, check_tensor
-from .data import Split
+from .data import UNKNOWN_LABEL, Split
 from .optim import SGD, Adam
 
 #: Optimizers accepted by :func:`fit`.
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adam")
 
 LossFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+#: ``objective(model, x, y) -> (loss, logits)``: the training loss of one batch
+#: and the logits of its inputs (for the training accuracy).
+Objective = Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
 @dataclass
@@ -68,12 +77,19 @@ def _check_split(split: object, name: str) -> Split:
 
 
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    """Fraction of rows of ``logits`` whose arg-max equals the label."""
+    """Fraction of rows of ``logits`` whose arg-max equals the label.
+
+    Rows labelled :data:`~owll_helpers.data.UNKNOWN_LABEL` (known unknowns)
+    have no right class and are left out; NaN when no row is left.
+    """
     check_tensor(logits, "logits", ndim=2, dtype_kind="float")
     check_tensor(labels, "labels", ndim=1, dtype_kind="int")
     if logits.shape[0] != labels.shape[0]:
         raise ValueError(f"logits has {logits.shape[0]} rows but labels has {labels.shape[0]} entries")
-    return float((logits.argmax(dim=1) == labels).float().mean())
+    known = labels != UNKNOWN_LABEL
+    if not known.any():
+        return math.nan
+    return float((logits[known].argmax(dim=1) == labels[known]).float().mean())
 
 
 @torch.no_grad()
@@ -109,6 +125,7 @@ def fit(
     weight_decay: float = 0.0,
     val: Split | None = None,
     loss_fn: LossFunction | None = None,
+    objective: Objective | None = None,
     seed: int = 0,
     progress: bool = True,
     desc: str = "training",
@@ -126,7 +143,14 @@ def fit(
         momentum: SGD momentum.
         weight_decay: L2 penalty passed to the optimizer.
         val: a validation split evaluated after every epoch, or ``None``.
-        loss_fn: loss of (logits, labels); cross entropy by default.
+        loss_fn: loss of (logits, labels); cross entropy by default. It also
+            scores the validation split.
+        objective: instead of ``loss_fn``, ``objective(model, x, y)`` returns
+            ``(loss, logits)`` of a batch, for losses that need the model
+            (an attack on an out-distribution batch) or more than the logits;
+            the validation split is still scored by ``loss_fn`` (cross
+            entropy by default). Needed when ``train`` holds known unknowns
+            (label -1), which cross entropy cannot score.
         seed: seed of the shuffling.
         progress: show a tqdm progress bar over epochs (on stderr).
         desc: the progress bar's label.
@@ -147,6 +171,13 @@ def fit(
     check_choice(optimizer, "optimizer", OPTIMIZERS)
     if not lr > 0:
         raise ValueError(f"lr must be positive, got {lr}")
+    if objective is not None and loss_fn is not None:
+        raise ValueError("pass either loss_fn (of logits and labels) or objective (of model, inputs and labels), not both")
+    if objective is None and loss_fn is None and bool((train.y == UNKNOWN_LABEL).any()):
+        raise ValueError(
+            "train holds known unknowns (label -1), which cross entropy cannot score: "
+            "pass an objective that handles them (e.g. an entropic open-set loss) or relabel them"
+        )
     loss_fn = loss_fn or nn.functional.cross_entropy
     # The same updates as torch.optim's, without its 2-second first import (see optim.py).
     opt: SGD | Adam
@@ -168,8 +199,11 @@ def fit(
             if before_step is not None:
                 before_step(step, x, y)
             step += 1
-            logits = model(x)
-            loss = loss_fn(logits, y)
+            if objective is not None:
+                loss, logits = objective(model, x, y)
+            else:
+                logits = model(x)
+                loss = loss_fn(logits, y)
             if not torch.isfinite(loss):
                 history.diverged, history.diverged_epoch = True, epoch
                 break
@@ -177,11 +211,13 @@ def fit(
             loss.backward()
             opt.step()
             total_loss += loss.item() * len(index)
-            total_correct += int((logits.argmax(dim=1) == y).sum())
+            known = y != UNKNOWN_LABEL
+            total_correct += int((logits.detach()[known].argmax(dim=1) == y[known]).sum())
         if history.diverged:
             break
         history.train_loss.append(total_loss / len(train))
-        history.train_accuracy.append(total_correct / len(train))
+        n_known = int((train.y != UNKNOWN_LABEL).sum())
+        history.train_accuracy.append(total_correct / n_known if n_known else math.nan)
         if val is not None:
             val_loss, val_accuracy = evaluate(model, val, loss_fn=loss_fn)
             history.val_loss.append(val_loss)

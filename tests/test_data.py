@@ -83,13 +83,20 @@ def test_toy_sets_refuse_bad_arguments(call, error, words):
         (torch.zeros(3), torch.zeros(3, dtype=torch.int64), ValueError, "sample dimension"),
         (torch.zeros(3, 2), torch.zeros(4, dtype=torch.int64), ValueError, "one label per sample"),
         (torch.zeros(3, 2), torch.zeros(3), TypeError, "integer"),
-        (torch.zeros(2, 2), torch.tensor([0, -1]), ValueError, "non-negative"),
+        (torch.zeros(2, 2), torch.tensor([0, -2]), ValueError, "at least -1"),
         ([[0.0]], torch.zeros(1, dtype=torch.int64), TypeError, "torch.Tensor"),
     ],
 )
 def test_split_checks_its_contents(x, y, error, words):
     with pytest.raises(error, match=words):
         Split(x, y)
+
+
+def test_split_accepts_known_unknowns_labelled_minus_one():
+    from owll_helpers.data import UNKNOWN_LABEL
+
+    split = Split(torch.zeros(2, 2), torch.tensor([0, UNKNOWN_LABEL]))
+    assert UNKNOWN_LABEL == -1 and split.y.tolist() == [0, -1]
 
 
 def test_digits_read_without_sklearn_are_sklearns_digits():

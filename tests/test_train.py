@@ -94,3 +94,58 @@ def test_adam_optimizer_runs():
     data = blobs(60, seed=1)
     history = fit(mlp(2, 3), data, epochs=2, optimizer="adam", lr=1e-2, progress=False)
     assert history.epochs == 2
+
+
+def test_an_objective_that_is_cross_entropy_trains_exactly_like_the_default():
+    data = load_digits_splits(seed=0)
+
+    def cross_entropy_objective(model, x, y):
+        logits = model(x)
+        return torch.nn.functional.cross_entropy(logits, y), logits
+
+    runs = []
+    for objective in (None, cross_entropy_objective):
+        seed_everything(0)
+        model = mlp(64, 10, depth=1, width=16)
+        history = fit(model, data.train, epochs=2, val=data.val, objective=objective, progress=False)
+        runs.append((history.train_loss, history.train_accuracy, history.val_loss))
+    assert runs[0] == runs[1]
+
+
+def test_an_objective_sees_the_model_and_the_batch():
+    data = load_digits_splits(seed=0)
+    seen = []
+
+    def objective(model, x, y):
+        seen.append((x.shape[0], y.shape[0]))
+        logits = model(x)
+        extra = model(torch.zeros(3, 64)).logsumexp(dim=1).mean()  # a term on inputs of its own
+        return torch.nn.functional.cross_entropy(logits, y) + 0.1 * extra, logits
+
+    fit(mlp(64, 10, depth=1, width=8), data.train, epochs=1, batch_size=500, objective=objective, progress=False)
+    assert seen == [(500, 500), (500, 500), (78, 78)]
+
+
+def test_loss_fn_and_objective_are_exclusive():
+    data = load_digits_splits(seed=0)
+    with pytest.raises(ValueError, match="not both"):
+        fit(mlp(64, 10), data.train, epochs=1, loss_fn=torch.nn.functional.cross_entropy,
+            objective=lambda m, x, y: (m(x).sum(), m(x)), progress=False)
+
+
+def test_known_unknowns_need_an_objective_and_count_for_no_accuracy():
+    x = torch.rand(40, 4)
+    y = torch.tensor([0, 1, -1, 1] * 10)
+    with pytest.raises(ValueError, match="known unknowns"):
+        fit(mlp(4, 2), Split(x, y), epochs=1, progress=False)
+
+    def known_only(model, inputs, labels):
+        logits = model(inputs)
+        known = labels >= 0
+        return torch.nn.functional.cross_entropy(logits[known], labels[known]), logits
+
+    history = fit(mlp(4, 2), Split(x, y), epochs=1, objective=known_only, progress=False)
+    assert 0.0 <= history.train_accuracy[0] <= 1.0
+    logits = torch.tensor([[1.0, 0.0], [0.0, 1.0], [5.0, 0.0]])
+    assert accuracy(logits, torch.tensor([0, 0, -1])) == 0.5
+    assert math.isnan(accuracy(logits, torch.tensor([-1, -1, -1])))
