@@ -288,6 +288,11 @@ def load_open_set_digits(
     digits form the unknowns, split into train/val/test like the knowns (use
     ``unknown.test`` for evaluation; the other parts exist so that a method
     that is allowed a few unknowns, as chapter 6's loop is, can draw them).
+
+    Raises:
+        TypeError: ``known_classes`` is not a tuple (or other iterable) of
+            ints; floats and booleans are refused, not truncated.
+        ValueError: not 2 to 9 distinct digits from 0..9, or a negative seed.
     """
     if isinstance(known_classes, (str, bytes)) or not isinstance(known_classes, Iterable):
         raise TypeError(f"known_classes must be a tuple of digits (ints), got {type(known_classes).__name__}")
