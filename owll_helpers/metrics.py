@@ -131,12 +131,14 @@ def fpr_at_tpr(scores_in: ArrayLike, scores_out: ArrayLike, tpr: float = 0.95) -
     in-distribution score, with ``k = ceil(tpr * N_in)``. The result is the
     fraction of out-of-distribution inputs accepted at ``t``. No
     interpolation between thresholds: reading the ROC curve at exactly
-    ``tpr`` with ``np.interp`` gives another number.
+    ``tpr`` with ``np.interp`` gives another number, and scikit-learn's
+    ``roc_curve`` drops thresholds unless ``drop_intermediate=False``.
     """
     scores_in, scores_out = _scores(scores_in, scores_out)
     if isinstance(tpr, bool) or not isinstance(tpr, (int, float)) or not 0 < tpr <= 1:
         raise ValueError(f"tpr must be a number in (0, 1], got {tpr!r}")
-    # Rounded first: 0.95 * 60 is 56.99999999999999 in floating point.
+    # Rounded first: for some rates the product lands a hair above an integer
+    # (0.07 * 100 is 7.000000000000001), and ceil would then take one too many.
     k = max(1, math.ceil(round(tpr * len(scores_in), 9)))
     threshold = np.sort(scores_in)[::-1][k - 1]
     return float((scores_out >= threshold).mean())

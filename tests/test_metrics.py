@@ -84,9 +84,12 @@ def test_fpr95_agrees_with_a_brute_force_search(n_in, seed):
 def test_fpr95_hand_computed_cases():
     scores_in = np.arange(1, 21, dtype=float)  # 20 inputs: the threshold keeps 19, t = 2
     assert fpr_at_95_tpr(scores_in, np.array([0.0, 1.0, 1.5, 2.0, 30.0])) == pytest.approx(2 / 5)
-    # 0.95 * 60 = 56.99999999999999 in floating point: k must be 57, not 56 or 58.
+    # 60 inputs: k = 57, the threshold is the 57th largest score, 3.
     sixty = np.arange(60, dtype=float)
     assert fpr_at_95_tpr(sixty, np.array([2.5, 3.0, 3.5])) == pytest.approx(2 / 3)
+    # 0.07 * 100 is 7.000000000000001 in floating point: k must be 7, not 8.
+    hundred = np.arange(100, dtype=float)
+    assert fpr_at_tpr(hundred, np.array([92.5, 93.0]), tpr=0.07) == pytest.approx(1 / 2)
     assert fpr_at_95_tpr(np.array([5.0, 6.0]), np.array([1.0, 2.0])) == 0.0  # separated
     assert fpr_at_95_tpr(np.full(5, 1.0), np.full(3, 1.0)) == 1.0  # identical scores
     # The convention is in-distribution positive: swapping the sets changes the number.
