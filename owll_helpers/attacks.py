@@ -1,12 +1,12 @@
 """Small input perturbations that raise a classifier's confidence or flip its decision.
 
 - :func:`fgsm` -- the fast gradient sign method (Goodfellow et al. 2015,
-  Eq. 3): one step of size ``eps`` along the sign of the gradient of the
+  Section 4): one step of size ``eps`` along the sign of the gradient of the
   loss, which *lowers* confidence in the true class;
 - :func:`confidence_attack` -- projected gradient ascent (Madry et al. 2018,
-  Eq. 2, here on another objective) on the log of the largest softmax
+  Section 2.1, here on another objective) on the log of the largest softmax
   probability within an l-infinity ball: the inner maximisation of ACET
-  (Hein et al. 2019, Eq. 4), used to ask how confident a model can be made
+  (Hein et al. 2019, Section 4), used to ask how confident a model can be made
   on inputs near out-of-distribution ones.
 
 Both stay in the image range [0, 1] (``clip``) and return detached tensors:
@@ -65,7 +65,7 @@ def _input_gradient(objective: Callable[[torch.Tensor], torch.Tensor], x: torch.
 def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, clip: ClipRange = (0.0, 1.0)) -> torch.Tensor:
     """The fast gradient sign method: ``x + eps * sign(grad_x CE(model(x), y))``, clipped.
 
-    Goodfellow et al. (2015), Eq. 3: a single step that raises the cross
+    Goodfellow et al. (2015), Section 4: a single step that raises the cross
     entropy of the true label ``y`` as much as a linear model of the loss
     allows within an l-infinity ball of radius ``eps``.
 
@@ -105,7 +105,7 @@ def confidence_attack(
     ``project`` clips to ``[x - eps, x + eps]``. Every input is attacked on
     its own (the objective is summed over the batch, so each input's
     gradient is its own). This is the inner maximisation of ACET (Hein et al.
-    2019, Eq. 4) with the projection of Madry et al. (2018); evaluating a
+    2019, Section 4) with the projection of Madry et al. (2018); evaluating a
     model on its result asks for its worst case near out-of-distribution
     inputs.
 

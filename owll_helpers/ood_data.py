@@ -35,6 +35,7 @@ by name.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import string
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -196,10 +197,27 @@ def rendered_letters(
 
 @functools.lru_cache(maxsize=1)
 def _sample_photographs() -> tuple[np.ndarray, ...]:
-    """scikit-learn's two sample photographs (china.jpg, flower.jpg) in grey levels in [0, 1]."""
-    from sklearn.datasets import load_sample_images
+    """scikit-learn's two sample photographs (china.jpg, flower.jpg) in grey levels in [0, 1].
 
-    return tuple(image.astype(np.float32).mean(axis=2) / 255.0 for image in load_sample_images().images)
+    Read with Pillow from the files that ``load_sample_images`` reads (sorted
+    by name, as it does), without importing ``sklearn.datasets``: that import
+    costs about a second per notebook.
+    """
+    from PIL import Image
+
+    spec = importlib.util.find_spec("sklearn")
+    folder = Path(spec.origin).parent / "datasets" / "images" if spec and spec.origin else None
+    paths = sorted(folder.glob("*.jpg")) if folder is not None and folder.is_dir() else []
+    if paths:
+        pixels = []
+        for path in paths:
+            with Image.open(path) as image:
+                pixels.append(np.asarray(image))
+    else:  # another layout: ask scikit-learn itself
+        from sklearn.datasets import load_sample_images
+
+        pixels = list(load_sample_images().images)
+    return tuple(image.astype(np.float32).mean(axis=2) / 255.0 for image in pixels)
 
 
 def natural_patches(n_samples: int = 500, seed: int = 0, *, images: bool = False) -> torch.Tensor:

@@ -2,11 +2,11 @@
 
 ``book/03_overconfidence/04_ceda_and_acet.ipynb``: an MLP 64-256-256-10 (PyTorch's
 default initialization, ``torch.manual_seed(seed)``), Adam with learning rate
-1e-3, batches of 64, 20 epochs, trained plain, with CEDA and with ACET (Hein
+1e-3, batches of 128, 20 epochs, trained plain, with CEDA and with ACET (Hein
 et al. 2019): cross entropy on the digits plus lambda = 1 times the mean max
 log-softmax on one fresh uniform-noise image per digit (CEDA), or on that
 noise after 5 signed ascent steps of 0.1 within an l-infinity ball of 0.3,
-clipped to [0, 1] (ACET). Evaluation on 500 test-noise images drawn with
+clipped to [0, 1] (ACET). Evaluation on 300 test-noise images drawn with
 another seed; "attacked noise" is that noise after 10 steps of the same
 attack against the model evaluated. AUROC of the max softmax, test digits
 positive.
@@ -61,7 +61,7 @@ def trained(seed: int, method: str) -> nn.Module:
     torch.manual_seed(seed)
     model = mlp(64, N_CLASSES, depth=2, width=256)
     objective = {"plain": None, "CEDA": outlier_objective(0, seed), "ACET": outlier_objective(5, seed)}[method]
-    fit(model, data.train, epochs=20, lr=1e-3, optimizer="adam", objective=objective, seed=seed, progress=False)
+    fit(model, data.train, epochs=20, batch_size=128, lr=1e-3, optimizer="adam", objective=objective, seed=seed, progress=False)
     return model
 
 
@@ -72,7 +72,7 @@ def confidence(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 @functools.lru_cache(maxsize=None)
 def measured(seed: int, method: str) -> dict[str, float]:
     model, data = trained(seed, method), load_digits_splits(seed=seed)
-    noise = uniform_noise(500, seed=100 + seed)
+    noise = uniform_noise(300, seed=100 + seed)
     digits = confidence(model, data.test.x)
     attacked = confidence(model, confidence_attack(model, noise, eps=0.3, steps=10, step_size=0.1))
     return {
@@ -86,7 +86,7 @@ def measured(seed: int, method: str) -> dict[str, float]:
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_the_extra_term_costs_no_accuracy(seed):
-    # Measured test accuracy 0.964-0.983 for all three methods on the three seeds.
+    # Measured test accuracy 0.955-0.975 for all three methods on the three seeds.
     for method in METHODS:
         assert measured(seed, method)["accuracy"] > 0.93, (method, measured(seed, method))
 
@@ -94,21 +94,22 @@ def test_the_extra_term_costs_no_accuracy(seed):
 @pytest.mark.parametrize("seed", SEEDS)
 def test_plain_net_is_confident_on_noise_and_ceda_acet_are_near_uniform(seed):
     plain, ceda, acet = (measured(seed, m)["mmc_noise"] for m in METHODS)
-    # Measured: plain 0.796-0.851; CEDA and ACET 0.100-0.101 (1/K = 0.1).
-    assert plain > 0.45, plain
+    # Measured: plain 0.732-0.756; CEDA and ACET 0.101 (1/K = 0.1).
+    assert plain > 0.42, plain
     assert ceda < 1 / N_CLASSES + 0.03 and acet < 1 / N_CLASSES + 0.03, (ceda, acet)
-    # CEDA's cut of the MMC on noise: measured 0.695-0.750 (the 30 epochs: 0.72 or more).
-    assert plain - ceda > 0.35, (plain, ceda)
+    # CEDA's cut of the MMC on noise: measured 0.631-0.655 (the 30 epochs of
+    # batches of 64: 0.72 or more).
+    assert plain - ceda > 0.32, (plain, ceda)
     assert min(measured(seed, m)["auroc_noise"] for m in ("CEDA", "ACET")) > 0.99
 
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_acet_beats_ceda_on_attacked_noise_and_plain_is_far_below_chance(seed):
     plain, ceda, acet = (measured(seed, m)["auroc_attacked"] for m in METHODS)
-    # Measured: plain 0.018-0.061 (chance is 0.5), CEDA 0.877-0.924, ACET 0.999.
+    # Measured: plain 0.012-0.066 (chance is 0.5), CEDA 0.855-0.915, ACET 0.997-1.000.
     assert plain < 0.25, plain
-    # ACET - CEDA: measured 0.075-0.122.
-    assert acet - ceda > 0.035, (acet, ceda)
+    # ACET - CEDA: measured 0.084-0.142.
+    assert acet - ceda > 0.04, (acet, ceda)
 
 
 @pytest.mark.parametrize("seed", SEEDS)

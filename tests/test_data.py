@@ -76,6 +76,16 @@ def test_toy_sets_refuse_bad_arguments(call, error, words):
         call()
 
 
+@pytest.mark.parametrize("n_samples, noise, seed", [(400, 0.1, 0), (101, 0.2, 3), (2, 0.0, 7), (1000, 0.05, 11)])
+def test_two_moons_is_scikit_learns_make_moons_sample_for_sample(n_samples, noise, seed):
+    from sklearn.datasets import make_moons
+
+    x, y = make_moons(n_samples=n_samples, noise=noise, random_state=seed)
+    moons = two_moons(n_samples, noise=noise, seed=seed)
+    assert torch.equal(moons.x, torch.as_tensor(x, dtype=torch.float32))
+    assert torch.equal(moons.y, torch.as_tensor(y, dtype=torch.int64))
+
+
 @pytest.mark.parametrize(
     "x, y, error, words",
     [

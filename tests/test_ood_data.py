@@ -330,3 +330,15 @@ def test_open_set_digits_refuse_bad_classes(classes, error, words):
 def test_open_set_digits_refuse_a_negative_seed():
     with pytest.raises(ValueError, match="seed"):
         load_open_set_digits((0, 1), seed=-1)
+
+
+def test_the_photographs_are_scikit_learns_sample_images():
+    from sklearn.datasets import load_sample_images
+
+    from owll_helpers.ood_data import _sample_photographs
+
+    expected = [image.astype(np.float32).mean(axis=2) / 255.0 for image in load_sample_images().images]
+    got = _sample_photographs()
+    assert len(got) == len(expected) == 2
+    for mine, theirs in zip(got, expected):
+        assert np.array_equal(mine, theirs)
