@@ -5,20 +5,10 @@ Most are the solution with one part swapped for a typical mistake
 what its description says.
 """
 
-from tests.grading import SOLUTIONS, nbgrader_meta, read_json, solved_submission
-from tests.wrong_answers import WrongAnswer
+from tests.grading import SOLUTIONS
+from tests.wrong_answers import WrongAnswer, solution_editor
 
-_NOTEBOOK = SOLUTIONS / "ch03_overconfidence" / "ch03_overconfidence.ipynb"
-
-
-def solution_with(grade_id: str, *replacements: tuple[str, str]) -> str:
-    """The solution of task ``grade_id`` with each (old, new) replaced; every old text must occur."""
-    cell = next(c for c in solved_submission(read_json(_NOTEBOOK))["cells"] if nbgrader_meta(c).get("grade_id") == grade_id)
-    source = "".join(cell["source"])
-    for old, new in replacements:
-        assert old in source, f"the solution of {grade_id} no longer contains {old!r}: update this wrong answer"
-        source = source.replace(old, new)
-    return source
+solution_with = solution_editor(SOLUTIONS / "ch03_overconfidence" / "ch03_overconfidence.ipynb")
 
 
 MMC_MAX = "confidence_per_input = probs.max(dim=1).values"
