@@ -59,7 +59,9 @@ c.CourseDirectory.autograded_directory = str(COURSE_DATA / "autograded")
 c.CourseDirectory.feedback_directory = str(COURSE_DATA / "feedback")
 # A busy timeout of 60 s: parallel graders wait for the lock instead of failing.
 c.CourseDirectory.db_url = f"sqlite:///{COURSE_DATA / 'gradebook.db'}?timeout=60"
-c.Exchange.root = str(COURSE_DATA / "exchange")
+# nbgrader's exchange (release, fetch, submit, collect): on a JupyterHub the
+# folder every account shares (deploy/jupyterhub_config.py sets OWLL_EXCHANGE).
+c.Exchange.root = os.environ.get("OWLL_EXCHANGE") or str(COURSE_DATA / "exchange")
 
 # A learning platform's download: one folder per student (named by the student
 # id) holding the notebook. Change the regular expression for another layout.
