@@ -18,6 +18,8 @@ is used unchanged; a test (tests/test_hub.py) starts a real hub with it.
     OWLL_INSTRUCTORS  comma-separated user names of the instructors (group formgrade-<course id>)
     OWLL_STUDENTS     comma-separated user names of the students (group nbgrader-<course id>)
     OWLL_COURSE_ROOT  an instructor's clone of the course, below their home (default ~/owll)
+    OWLL_SPAWNER      the spawner class (default LocalProcessSpawner); "keep" leaves the one
+                      configured before (The Littlest JupyterHub's, see tljh.md)
 """
 
 import os
@@ -35,7 +37,9 @@ STUDENTS = [n for n in os.environ.get("OWLL_STUDENTS", "").split(",") if n]
 COURSE_ROOT = os.environ.get("OWLL_COURSE_ROOT") or "~/owll"
 
 # One Unix account per user; the hub must run as root to start servers as them.
-c.JupyterHub.spawner_class = "jupyterhub.spawner.LocalProcessSpawner"
+SPAWNER = os.environ.get("OWLL_SPAWNER") or "jupyterhub.spawner.LocalProcessSpawner"
+if SPAWNER != "keep":
+    c.JupyterHub.spawner_class = SPAWNER
 # The single-user server comes from the course environment, so students and
 # the grader run the same versions (jupyterhub is pinned there too).
 c.Spawner.cmd = [str(VENV / "bin" / "jupyterhub-singleuser")]

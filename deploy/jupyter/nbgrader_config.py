@@ -15,3 +15,9 @@ c.Exchange.root = os.environ.get("OWLL_EXCHANGE") or "/srv/nbgrader/exchange"
 # Instructors only (the hub sets it for them): the course, whose own nbgrader_config.py nbgrader then reads.
 if os.environ.get("OWLL_COURSE_ROOT"):
     c.CourseDirectory.root = os.path.expanduser(os.environ["OWLL_COURSE_ROOT"])
+# Zero to JupyterHub (z2jh-values.yaml): every pod runs as the same account
+# (jovyan), from which nbgrader would take every student's id; the hub user's
+# name is the student id there. Never for an instructor (it would limit their
+# commands to that one student).
+if os.environ.get("OWLL_STUDENT_ID_FROM_HUB") == "1" and os.environ.get("JUPYTERHUB_USER") and not os.environ.get("OWLL_COURSE_ROOT"):
+    c.CourseDirectory.student_id = os.environ["JUPYTERHUB_USER"]
