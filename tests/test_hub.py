@@ -37,8 +37,8 @@ from tests.grading import ROOT, SOLUTIONS, make_course, read_json, real_assignme
 
 ASSIGNMENT = "ch01_initialization"
 COURSE_ID = "owll"
-#: The whole walk, hub start to grades, must end before this.
-DEADLINE_S = 110.0
+#: The whole walk, hub start to grades, ends before this: every wait and request is cut to what is left.
+DEADLINE_S = 120.0
 VENV = Path(sys.prefix)
 
 
@@ -101,6 +101,14 @@ class Hub:
         self.process: subprocess.Popen | None = None
         self.tokens: dict[str, str] = {}
         self.log = base / "hub" / "jupyterhub.log"
+        self.deadline = time.monotonic() + DEADLINE_S
+
+    def left(self, wanted: float) -> float:
+        """``wanted`` seconds, or what is left before the deadline (failing once nothing is)."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"the walk took more than {DEADLINE_S:.0f} s")
+        return min(wanted, left)
 
     def start(self) -> None:
         state = self.base / "hub"
@@ -136,7 +144,7 @@ class Hub:
                 [str(VENV / "bin" / "jupyterhub"), "-f", str(config)],
                 cwd=state, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
-        _wait("the hub to answer", lambda: self._answers(), 40)
+        _wait("the hub to answer", lambda: self._answers(), self.left(40))
 
     def _answers(self) -> bool:
         if self.process.poll() is not None:
@@ -170,7 +178,8 @@ class Hub:
         """A request as ``name`` with their token; ``path`` below /hub/api or below /user/<name>/."""
         prefix = "/hub/api" if path.startswith("/users") else f"/user/{name}"
         headers = {"Authorization": f"token {self.tokens[name]}"}
-        return self.requests.request(method, f"{self.url}{prefix}{path}", headers=headers, timeout=kwargs.pop("timeout", 60), **kwargs)
+        timeout = self.left(kwargs.pop("timeout", 60))
+        return self.requests.request(method, f"{self.url}{prefix}{path}", headers=headers, timeout=timeout, **kwargs)
 
     def ready(self, name: str) -> bool:
         model = self.api(name, "GET", f"/users/{name}").json()
@@ -271,7 +280,7 @@ def test_a_class_walks_the_exchange_on_a_real_hub(accounts):
             reply = hub.api(name, "POST", f"/users/{name}/server")
             assert reply.status_code in (201, 202), f"spawn of {name}: {reply.status_code} {reply.text[:300]}"
         for name in users.values():
-            _wait(f"the server of {name}", lambda name=name: hub.ready(name), 60)
+            _wait(f"the server of {name}", lambda name=name: hub.ready(name), hub.left(60))
 
         def formgrader(action: str, *args: str) -> dict:
             reply = hub.api(instructor, "POST", f"/formgrader/api/{'/'.join(args)}/{action}", timeout=120)
@@ -308,7 +317,7 @@ def test_a_class_walks_the_exchange_on_a_real_hub(accounts):
         assert set(scores) == {alice, bob}, f"grades recorded under {sorted(scores)}"
         assert scores[alice]["code_score"] == scores[alice]["max_code_score"] > 0
         assert scores[bob]["code_score"] == 0
-        assert time.monotonic() - start < DEADLINE_S + 20, "the walk took too long"
+        print(f"hub walk: {time.monotonic() - start:.0f} s")
     except BaseException:
         if hub.log.exists():
             print(hub.log.read_text()[-6000:])
