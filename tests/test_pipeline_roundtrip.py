@@ -286,3 +286,30 @@ def test_parallel_and_serial_grading_give_identical_grades_and_feedback(roundtri
     assert pages == sorted(p.relative_to(serial) for p in (serial / "feedback").rglob("*.html"))
     for page in pages:
         assert _normalised((parallel / page).read_text(), parallel) == _normalised((serial / page).read_text(), serial), page
+
+
+def test_feedback_maths_render_in_a_browser_offline(roundtrip):
+    """The feedback page, opened from disk in headless Chromium with the network off, renders its maths."""
+    import os
+
+    from tests import test_browser as browser
+
+    missing = browser._browser_missing()
+    if missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run the browser checks, but {missing}")
+        pytest.skip(missing)
+    page = roundtrip["data"] / "feedback" / "alice_solved" / ASSIGNMENT / f"{ASSIGNMENT}.html"
+    driver = browser._start_browser()
+    try:
+        driver.get(page.as_uri())
+        end = time.monotonic() + 20
+        while not driver.execute_script("return document.querySelectorAll('mjx-container').length"):
+            assert time.monotonic() < end, "MathJax rendered nothing within 20 s"
+            time.sleep(0.2)
+        text = driver.find_element("tag name", "body").text
+        assert r"\frac" not in text and "$" not in text, "raw TeX left on the page"
+        assert browser._errors(driver) == []
+        assert browser._requests_out(browser._network_events(driver)) == []
+    finally:
+        driver.quit()
