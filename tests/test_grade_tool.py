@@ -91,3 +91,14 @@ def test_several_candidates_stay_an_error_that_names_them(grade_tool, course, mo
     result = grade_tool.autograde_student(course, "ch00", "ann")
     assert calls == [] and result.status == "missing" and not result.gradable
     assert "ch00 (1).ipynb" in result.problems[0] and "ch00 (2).ipynb" in result.problems[0]
+
+
+def test_a_submission_past_its_whole_bound_is_reported_as_timed_out(grade_tool, course, monkeypatch):
+    _submit(course, "ann", "ch00.ipynb")
+
+    def hangs(course, *args, timeout=None):
+        raise subprocess.TimeoutExpired(args, timeout)
+
+    monkeypatch.setattr(grade_tool, "nbgrader", hangs)
+    result = grade_tool.autograde_student(course, "ch00", "ann")
+    assert result.timed_out and "grading stopped after" in result.problems[0]

@@ -275,7 +275,8 @@ def _autograde_student(course: Course, assignment: str, student: str, result: St
         try:
             run = nbgrader(course, "autograde", assignment, "--student", student, "--force", timeout=bound)
         except subprocess.TimeoutExpired:
-            result.problems.append(f"grading stopped after {bound} s")
+            result.timed_out = True
+            result.problems.append(f"grading stopped after {bound} s (the bound on the whole submission)")
             break
         if run.returncode != 0 and "database is locked" in run.stdout + run.stderr and attempt < LOCK_RETRIES:
             print(f"{student}: the gradebook was locked, grading again ({attempt}/{LOCK_RETRIES - 1})", file=sys.stderr, flush=True)
