@@ -80,9 +80,11 @@ clean:  ## Remove build outputs (not the environment)
 # Course data (gradebook, submissions, feedback) lives outside the repository.
 export OWLL_COURSE_DATA ?= $(HOME)/.local/share/owll/course_data
 ASSIGNMENT ?=
+# Students autograded at a time (each in a process of its own); default: the cores.
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 GRADE := $(PYTHON) tools/grade.py
 
-.PHONY: exercises release collect autograde grades feedback
+.PHONY: exercises release collect autograde grades feedback bench-grading
 
 exercises: $(STAMP)  ## Regenerate exercises/ from solutions/ (nbgrader generate_assignment --force)
 	$(GRADE) exercises
@@ -94,11 +96,28 @@ collect: $(STAMP)  ## Bring submissions in: make collect ZIP=download.zip ASSIGN
 	@test -n "$(ZIP)" -a -n "$(ASSIGNMENT)" || { echo "usage: make collect ZIP=path/to/download.zip ASSIGNMENT=chNN_topic"; exit 2; }
 	$(GRADE) collect "$(ZIP)" "$(ASSIGNMENT)"
 
-autograde: $(STAMP)  ## Autograde every collected submission (or ASSIGNMENT=...), write a per-student summary
-	$(GRADE) autograde $(ASSIGNMENT)
+autograde: $(STAMP)  ## Autograde every collected submission (or ASSIGNMENT=...), JOBS=N students at a time; write a summary
+	$(GRADE) autograde $(ASSIGNMENT) --jobs $(JOBS)
 
-grades: $(STAMP)  ## Export all grades to $(OWLL_COURSE_DATA)/grades.csv
+grades: $(STAMP)  ## Export all grades, with each student's status, to $(OWLL_COURSE_DATA)/grades.csv
 	$(GRADE) grades
 
 feedback: $(STAMP)  ## Feedback HTML per student (hidden tests removed) in $(OWLL_COURSE_DATA)/feedback
 	$(GRADE) feedback $(ASSIGNMENT)
+
+bench-grading: $(STAMP)  ## Autograde 30 synthetic submissions serially and with JOBS=2; grading table in BENCHMARKS.md
+	$(PYTHON) tools/bench.py --grading
+
+# The hub test (tests/test_hub.py) runs a real JupyterHub: it needs configurable-http-proxy
+# (npm's 4.x runs on Debian's node; 5.x needs a newer one; Debian's own package otherwise)
+# and setfacl (the test lets its temporary accounts reach the course environment's Python).
+# Installing needs root (sudo when not root). Nothing to do when present.
+.PHONY: hub-tools
+
+hub-tools:  ## Install what the JupyterHub test needs: configurable-http-proxy 4 and acl (apt-get/npm; skipped when present)
+	@if command -v setfacl >/dev/null; then echo "setfacl is installed"; else \
+	  $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y acl; fi
+	@if command -v configurable-http-proxy >/dev/null; then \
+	  echo "configurable-http-proxy is installed: $$(configurable-http-proxy --version)"; \
+	elif command -v npm >/dev/null; then $(SUDO) npm install -g configurable-http-proxy@4; \
+	else $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y node-configurable-http-proxy; fi

@@ -170,6 +170,8 @@ def make_course(folder: Path, assignments: dict[str, Path]) -> Path:
     course = folder / "course"
     (course / "solutions").mkdir(parents=True)
     shutil.copy2(ROOT / "nbgrader_config.py", course)
+    # The feedback template nbgrader_config.py uses when present.
+    shutil.copytree(ROOT / "tools" / "feedback_template", course / "tools" / "feedback_template")
     for name, source in assignments.items():
         shutil.copytree(source, course / "solutions" / name)
     return course

@@ -1,8 +1,10 @@
 """The whole grading round trip on a tiny torch-free fixture assignment.
 
-Release -> a learning platform's zip of eight submissions -> collect ->
+Release -> a learning platform's zip of nine submissions -> collect ->
 autograde -> grades -> feedback, through tools/grade.py, the same commands
 the make targets run. Each submission exercises one way grading can go wrong.
+The class is autograded two students at a time, and a copy of it one at a
+time: grades and feedback must be identical.
 """
 
 from __future__ import annotations
@@ -10,6 +12,9 @@ from __future__ import annotations
 import copy
 import csv
 import html
+import re
+import shutil
+import time
 import zipfile
 from pathlib import Path
 
@@ -83,20 +88,38 @@ def roundtrip(tmp_path_factory: pytest.TempPathFactory) -> dict:
         else:
             write_notebook(content, target)
     write_notebook(solved_submission(source), download / "heidi_renamed" / f"{ASSIGNMENT} (1).ipynb")
+    for name in (f"{ASSIGNMENT} (1).ipynb", f"{ASSIGNMENT}-final.ipynb"):
+        write_notebook(solved_submission(source), download / "ivan_two_candidates" / name)
     archive = folder / "submissions.zip"
     with zipfile.ZipFile(archive, "w") as handle:
         for path in sorted(download.rglob("*.ipynb")):
             handle.write(path, path.relative_to(download.parent))
 
     outputs["collect"] = grade(course, env, "collect", str(archive), ASSIGNMENT)
-    outputs["autograde"] = grade(course, env, "autograde")
+    # The same class, collected, graded one student at a time in a copy.
+    serial_course, serial_data = folder / "serial" / "course", folder / "serial" / "course_data"
+    shutil.copytree(course, serial_course)
+    shutil.copytree(data, serial_data)
+    serial_env = course_env(serial_data, cell_timeout=CELL_TIMEOUT_S)
+
+    times = {}
+    start = time.perf_counter()
+    outputs["autograde"] = grade(course, env, "autograde", "--jobs", "2")
+    times["parallel"] = time.perf_counter() - start
     outputs["grades"] = grade(course, env, "grades")
     outputs["feedback"] = grade(course, env, "feedback")
+    start = time.perf_counter()
+    outputs["serial_autograde"] = grade(serial_course, serial_env, "autograde", "--jobs", "1")
+    times["serial"] = time.perf_counter() - start
+    grade(serial_course, serial_env, "grades")
+    grade(serial_course, serial_env, "feedback")
+    print(f"autograde of the fixture class: {times['serial']:.1f} s serially, {times['parallel']:.1f} s with --jobs 2")
     with (data / "autograde_summary.csv").open() as handle:
         summary = {row["student"]: row for row in csv.DictReader(handle)}
     with (data / "grades.csv").open() as handle:
         grades = {row["student_id"]: row for row in csv.DictReader(handle)}
-    return {"course": course, "data": data, "summary": summary, "grades": grades, "outputs": outputs, "source": source}
+    return {"course": course, "data": data, "serial_data": serial_data, "summary": summary, "grades": grades,
+            "outputs": outputs, "source": source, "times": times}
 
 
 def _score(roundtrip: dict, student: str) -> float:
@@ -114,7 +137,7 @@ def test_collect_brings_every_student_in(roundtrip):
     submitted = roundtrip["data"] / "submitted"
     assert sorted(p.name for p in submitted.iterdir()) == sorted(
         ["alice_solved", "bob_untouched", "carol_raises", "dave_loops", "erin_edits_test",
-         "frank_deletes_test", "grace_corrupt", "heidi_renamed"]
+         "frank_deletes_test", "grace_corrupt", "heidi_renamed", "ivan_two_candidates"]
     )
 
 
@@ -148,16 +171,24 @@ def test_a_deleted_test_cell_is_restored(roundtrip):
     assert _score(roundtrip, "frank_deletes_test") == FULL_MARKS - 2
 
 
-def test_corrupt_and_renamed_notebooks_are_named_while_others_are_graded(roundtrip):
+def test_corrupt_and_ambiguous_notebooks_are_named_while_others_are_graded(roundtrip):
     summary = roundtrip["summary"]
     assert summary["grace_corrupt"]["status"] == "corrupt"
     assert "corrupt notebook" in summary["grace_corrupt"]["problems"]
-    assert summary["heidi_renamed"]["status"] == "missing"
-    assert "renamed" in summary["heidi_renamed"]["problems"] and f"{ASSIGNMENT} (1).ipynb" in summary["heidi_renamed"]["problems"]
+    ivan = summary["ivan_two_candidates"]
+    assert ivan["status"] == "missing" and ivan["autograded_score"] == ""
+    assert f"{ASSIGNMENT} (1).ipynb" in ivan["problems"] and f"{ASSIGNMENT}-final.ipynb" in ivan["problems"]
     graded = [s for s, row in summary.items() if row["status"] == "graded"]
-    assert len(graded) == 6
+    assert len(graded) == 7
     printed = roundtrip["outputs"]["autograde"].stdout
-    assert "grace_corrupt" in printed and "heidi_renamed" in printed
+    assert "grace_corrupt" in printed and "ivan_two_candidates" in printed
+
+
+def test_a_single_renamed_notebook_is_graded_and_the_summary_says_so(roundtrip):
+    heidi = roundtrip["summary"]["heidi_renamed"]
+    assert _score(roundtrip, "heidi_renamed") == FULL_MARKS
+    assert heidi["renamed_from"] == f"{ASSIGNMENT} (1).ipynb"
+    assert "renamed" in heidi["problems"]
 
 
 def test_grades_csv_has_every_student(roundtrip):
@@ -169,10 +200,36 @@ def test_grades_csv_has_every_student(roundtrip):
     assert float(grades["alice_solved"]["max_score"]) == FULL_MARKS + 2
 
 
+def test_grades_csv_says_what_happened_to_each_student(roundtrip):
+    grades = roundtrip["grades"]
+    status = {student: row["status"] for student, row in grades.items()}
+    pending = "written answers not graded yet"
+    # An honest zero: bob left everything untouched, his written answer too (nbgrader scores it 0).
+    assert status["bob_untouched"] == "graded" and grades["bob_untouched"]["written_points_pending"] == "0"
+    assert status["alice_solved"] == f"graded; {pending}" and grades["alice_solved"]["written_points_pending"] == "2"
+    assert status["dave_loops"] == f"graded; timed out; {pending}"
+    assert status["heidi_renamed"] == f"renamed; {pending}"
+    assert status["grace_corrupt"] == "corrupt" and "corrupt notebook" in grades["grace_corrupt"]["problems"]
+    assert status["ivan_two_candidates"] == "missing"
+    # A broken submission's zero is told apart from an honest one by the CSV alone.
+    assert float(grades["grace_corrupt"]["score"]) == float(grades["bob_untouched"]["score"]) == 0.0
+    warned = roundtrip["outputs"]["grades"].stderr
+    assert "WARNING" in warned and pending in warned and "alice_solved" in warned
+
+
+def _without_scripts(page: str) -> str:
+    """The page without its inline scripts (MathJax's code holds any number)."""
+    return re.sub(r"<script[^>]*>.*?</script>", "", page, flags=re.DOTALL)
+
+
+def _pages(data) -> dict[str, str]:
+    return {p.parent.parent.name: html.unescape(p.read_text()) for p in (data / "feedback").rglob("*.html")}
+
+
 def test_feedback_exists_and_hides_hidden_tests(roundtrip):
     feedback = roundtrip["data"] / "feedback"
     pages = {p.parent.parent.name: p for p in feedback.rglob("*.html")}
-    assert {"alice_solved", "bob_untouched", "carol_raises", "dave_loops", "erin_edits_test", "frank_deletes_test"} <= set(pages)
+    assert {"alice_solved", "bob_untouched", "carol_raises", "dave_loops", "erin_edits_test", "frank_deletes_test", "heidi_renamed"} <= set(pages)
     hidden = {line for line in hidden_test_lines(roundtrip["source"]) if len(line) >= MIN_DISTINCTIVE_LENGTH}
     assert "hidden_sentinel_for_pipeline_tests = add(-1.5, 0.25)" in hidden
     for student, page in pages.items():
@@ -180,7 +237,79 @@ def test_feedback_exists_and_hides_hidden_tests(roundtrip):
         leaked = [line for line in hidden if line in text]
         assert not leaked, f"feedback of {student} shows hidden-test source: {leaked}"
         assert "BEGIN HIDDEN TESTS" not in text
-    erin = html.unescape(pages["erin_edits_test"].read_text())
+    erin = _without_scripts(html.unescape(pages["erin_edits_test"].read_text()))
     # The failing hidden test's message reaches the student; its expected value does not.
     assert "add is wrong for negative or fractional numbers" in erin
     assert "1.25" not in erin
+
+
+def test_feedback_says_a_cell_was_stopped_by_the_time_limit(roundtrip):
+    dave = _pages(roundtrip["data"])["dave_loops"]
+    assert f"stopped by the time limit: it ran longer than {CELL_TIMEOUT_S} seconds" in dave
+    assert "No reply from kernel" not in dave and "KeyboardInterrupt" not in dave
+
+
+def test_feedback_says_not_graded_yet_instead_of_zero(roundtrip):
+    pages = _pages(roundtrip["data"])
+    alice = pages["alice_solved"]
+    assert "Written response</a> (Score: not graded yet / 2.0)" in alice
+    assert "Score: not graded yet / 2.0" in alice and "Score: 0.0 / 2.0" not in alice
+    assert "Written answers worth 2.0 points are not graded yet" in alice
+    # bob's untouched answer is an honest 0, not a pending one.
+    assert "not graded yet" not in pages["bob_untouched"] and "Score: 0.0 / 2.0" in pages["bob_untouched"]
+    warned = roundtrip["outputs"]["feedback"].stderr
+    assert "WARNING" in warned and "not graded yet" in warned and "alice_solved" in warned
+
+
+def test_feedback_renders_maths_offline(roundtrip):
+    for student, page in _pages(roundtrip["data"]).items():
+        sources = re.findall(r"""<(?:script|link|img)[^>]*(?:src|href)=["']([^"']+)""", page)
+        remote = [url for url in sources if "://" in url or url.startswith("//")]
+        assert not remote, f"feedback of {student} loads {remote}"
+        # The fixture's task statement has maths: MathJax 3 is inlined, configured for $...$.
+        assert "MathJax" in page and "window.MathJax" in page and "cdnjs" not in page, student
+        assert r"\bar{x} = \frac{1}{n}" in page
+
+
+def _normalised(text: str, data) -> str:
+    # nbgrader gives a restored (deleted) test cell a random id, in any run.
+    return re.sub(r"cell-id=[0-9a-f]{8}\b", "cell-id=<random>", text.replace(str(data), "<DATA>"))
+
+
+def test_parallel_and_serial_grading_give_identical_grades_and_feedback(roundtrip):
+    parallel, serial = roundtrip["data"], roundtrip["serial_data"]
+    assert "2 at a time" in roundtrip["outputs"]["autograde"].stdout
+    assert "1 at a time" in roundtrip["outputs"]["serial_autograde"].stdout
+    for name in ("grades.csv", "autograde_summary.csv"):
+        assert _normalised((parallel / name).read_text(), parallel) == _normalised((serial / name).read_text(), serial), name
+    pages = sorted(p.relative_to(parallel) for p in (parallel / "feedback").rglob("*.html"))
+    assert pages == sorted(p.relative_to(serial) for p in (serial / "feedback").rglob("*.html"))
+    for page in pages:
+        assert _normalised((parallel / page).read_text(), parallel) == _normalised((serial / page).read_text(), serial), page
+
+
+def test_feedback_maths_render_in_a_browser_offline(roundtrip):
+    """The feedback page, opened from disk in headless Chromium with the network off, renders its maths."""
+    import os
+
+    from tests import test_browser as browser
+
+    missing = browser._browser_missing()
+    if missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run the browser checks, but {missing}")
+        pytest.skip(missing)
+    page = roundtrip["data"] / "feedback" / "alice_solved" / ASSIGNMENT / f"{ASSIGNMENT}.html"
+    driver = browser._start_browser()
+    try:
+        driver.get(page.as_uri())
+        end = time.monotonic() + 20
+        while not driver.execute_script("return document.querySelectorAll('mjx-container').length"):
+            assert time.monotonic() < end, "MathJax rendered nothing within 20 s"
+            time.sleep(0.2)
+        text = driver.find_element("tag name", "body").text
+        assert r"\frac" not in text and "$" not in text, "raw TeX left on the page"
+        assert browser._errors(driver) == []
+        assert browser._requests_out(browser._network_events(driver)) == []
+    finally:
+        driver.quit()
