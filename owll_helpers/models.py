@@ -70,12 +70,13 @@ def mlp(
     norm: str | None = None,
     init: str = "default",
     bias: bool = True,
+    dropout: float = 0.0,
     **init_kwargs: float,
 ) -> nn.Sequential:
     """A multilayer perceptron: ``depth`` hidden layers of ``width`` units.
 
-    Each hidden layer is ``Linear -> [norm] -> activation``; the last layer is
-    a ``Linear`` that outputs ``n_classes`` logits.
+    Each hidden layer is ``Linear -> [norm] -> activation -> [dropout]``; the
+    last layer is a ``Linear`` that outputs ``n_classes`` logits.
 
     Args:
         in_features: number of inputs per sample (64 for flattened digits).
@@ -87,6 +88,9 @@ def mlp(
             as in Ioffe & Szegedy (2015).
         init: a scheme from :data:`INIT_SCHEMES`, applied by :func:`init_weights`.
         bias: whether the linear layers have a bias.
+        dropout: probability of an ``nn.Dropout`` after each hidden
+            activation (0 adds none; Srivastava et al. 2014, and Gal &
+            Ghahramani 2016 for keeping it on at test time).
         **init_kwargs: passed on to :func:`init_weights` (``std``, ``value``,
             ``gain``, ``bias_value``).
 
@@ -98,6 +102,8 @@ def mlp(
     check_positive_int(depth, "depth", minimum=0)
     check_positive_int(width, "width")
     check_choice(activation, "activation", tuple(ACTIVATIONS))
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be a probability in [0, 1), got {dropout!r}")
     layers: list[nn.Module] = []
     fan_in = in_features
     for _ in range(depth):
@@ -105,6 +111,8 @@ def mlp(
         if norm is not None:
             layers.append(_norm_layer(norm, width, spatial=False))
         layers.append(make_activation(activation))
+        if dropout:
+            layers.append(nn.Dropout(dropout))
         fan_in = width
     layers.append(nn.Linear(fan_in, n_classes, bias=bias))
     model = nn.Sequential(*layers)

@@ -32,8 +32,9 @@ OPTIMIZERS: tuple[str, ...] = ("sgd", "adam")
 
 LossFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 #: ``objective(model, x, y) -> (loss, logits)``: the training loss of one batch
-#: and the logits of its inputs (for the training accuracy).
-Objective = Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+#: and the logits of its inputs (for the training accuracy), or ``None`` for a
+#: model without classes (a VAE).
+Objective = Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
 
 
 @dataclass
@@ -148,6 +149,8 @@ def fit(
         objective: instead of ``loss_fn``, ``objective(model, x, y)`` returns
             ``(loss, logits)`` of a batch, for losses that need the model
             (an attack on an out-distribution batch) or more than the logits;
+            logits ``None`` (a model without classes) leave the training
+            accuracy NaN;
             the validation split is still scored by ``loss_fn`` (cross
             entropy by default). Needed when ``train`` holds known unknowns
             (label -1), which cross entropy cannot score.
@@ -192,7 +195,7 @@ def fit(
     for epoch in bar:
         model.train()
         order = torch.randperm(len(train), generator=generator)
-        total_loss, total_correct = 0.0, 0
+        total_loss, total_correct, has_classes = 0.0, 0, True
         for start in range(0, len(train), batch_size):
             index = order[start : start + batch_size]
             x, y = train.x[index], train.y[index]
@@ -211,13 +214,16 @@ def fit(
             loss.backward()
             opt.step()
             total_loss += loss.item() * len(index)
-            known = y != UNKNOWN_LABEL
-            total_correct += int((logits.detach()[known].argmax(dim=1) == y[known]).sum())
+            if logits is None:
+                has_classes = False
+            else:
+                known = y != UNKNOWN_LABEL
+                total_correct += int((logits.detach()[known].argmax(dim=1) == y[known]).sum())
         if history.diverged:
             break
         history.train_loss.append(total_loss / len(train))
         n_known = int((train.y != UNKNOWN_LABEL).sum())
-        history.train_accuracy.append(total_correct / n_known if n_known else math.nan)
+        history.train_accuracy.append(total_correct / n_known if n_known and has_classes else math.nan)
         if val is not None:
             val_loss, val_accuracy = evaluate(model, val, loss_fn=loss_fn)
             history.val_loss.append(val_loss)

@@ -425,9 +425,7 @@ def vae_objective(k: int = 1, *, seed: Seed = 0) -> Objective:
     2014, Eq. 10) or the negative IWAE bound with ``k`` samples (``k > 1``;
     Burda et al. 2016, Eq. 8), averaged over the batch, in nats per input.
     The labels are not used. A VAE has no class logits: the objective returns
-    zeros of shape ``(N, 1)``, and :func:`train_vae` labels every input
-    :data:`~owll_helpers.data.UNKNOWN_LABEL`, so ``fit`` records no training
-    accuracy (NaN) instead of a meaningless one.
+    ``None`` in their place, and ``fit`` records no training accuracy (NaN).
 
     Args:
         k: samples per input, at least 1.
@@ -437,10 +435,10 @@ def vae_objective(k: int = 1, *, seed: Seed = 0) -> Objective:
     check_positive_int(k, "k")
     generator = _generator(seed)
 
-    def objective(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def objective(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, None]:
         assert isinstance(model, VAE)
         bound = elbo(model, x, seed=generator) if k == 1 else iwae_bound(model, x, k, seed=generator)
-        return -bound.mean(), torch.zeros(x.shape[0], 1, dtype=x.dtype)
+        return -bound.mean(), None
 
     return objective
 
@@ -472,6 +470,7 @@ def train_vae(
     x = _check_inputs(model, x)
     check_positive_int(k, "k")
     check_positive_int(seed, "seed", minimum=0)
+    # Split needs labels; -1 ("no class") is never read, the objective ignores them.
     unlabelled = Split(x, torch.full((x.shape[0],), UNKNOWN_LABEL, dtype=torch.int64))
     with torch.enable_grad():  # also when called inside torch.no_grad()
         return fit(

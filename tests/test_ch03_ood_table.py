@@ -31,7 +31,7 @@ from owll_helpers.data import DataSplits, load_digits_splits
 from owll_helpers.metrics import auroc, fpr_at_95_tpr, mean_max_confidence
 from owll_helpers.models import mlp
 from owll_helpers.ood_data import OOD_SETS, ood_sets
-from owll_helpers.scores import predict_probs
+from owll_helpers.scores import mc_dropout_probs, predict_probs
 from owll_helpers.train import fit
 
 SEEDS = (0, 1, 2)
@@ -65,23 +65,7 @@ def plain_model(seed: int) -> nn.Module:
 @functools.lru_cache(maxsize=None)
 def dropout_model(seed: int) -> nn.Module:
     torch.manual_seed(seed)
-    model = nn.Sequential(
-        nn.Linear(64, 256), nn.ReLU(), nn.Dropout(P_DROP),
-        nn.Linear(256, 256), nn.ReLU(), nn.Dropout(P_DROP),
-        nn.Linear(256, 10),
-    )
-    return train(model, seed)
-
-
-@torch.no_grad()
-def mc_dropout_probs(model: nn.Module, x: torch.Tensor, passes: int, seed: int) -> torch.Tensor:
-    """The notebook's predictive mean: softmax averaged over passes with dropout on."""
-    torch.manual_seed(seed)
-    model.train()
-    try:
-        return torch.stack([torch.softmax(model(x), dim=1) for _ in range(passes)]).mean(dim=0)
-    finally:
-        model.eval()
+    return train(mlp(64, 10, depth=2, width=256, dropout=P_DROP), seed)
 
 
 def probabilities(seed: int, which: str, x: torch.Tensor) -> torch.Tensor:
@@ -90,7 +74,7 @@ def probabilities(seed: int, which: str, x: torch.Tensor) -> torch.Tensor:
     if which == "dropout, one pass":
         return predict_probs(dropout_model(seed), x)
     assert which == "MC dropout"
-    return mc_dropout_probs(dropout_model(seed), x, PASSES, seed)
+    return mc_dropout_probs(dropout_model(seed), x, passes=PASSES, seed=seed)
 
 
 @functools.lru_cache(maxsize=None)
@@ -258,8 +242,8 @@ def test_twenty_passes_are_enough(seed):
     # The notebook averages 20 passes; 100 passes change MMC on uniform noise by at
     # most 0.0039 (seed 1): the table's conclusions do not depend on the number of passes.
     x = ood(seed)["uniform noise"]
-    twenty = mean_max_confidence(mc_dropout_probs(dropout_model(seed), x, PASSES, seed))
-    hundred = mean_max_confidence(mc_dropout_probs(dropout_model(seed), x, 100, seed))
+    twenty = mean_max_confidence(mc_dropout_probs(dropout_model(seed), x, passes=PASSES, seed=seed))
+    hundred = mean_max_confidence(mc_dropout_probs(dropout_model(seed), x, passes=100, seed=seed))
     assert abs(twenty - hundred) <= 0.02, f"MMC {twenty:.3g} with 20 passes, {hundred:.3g} with 100"
 
 

@@ -93,3 +93,17 @@ def test_builders_refuse_bad_arguments(call, error, words):
 def test_init_weights_returns_model_for_chaining():
     model = mlp(4, 2)
     assert init_weights(model, "kaiming_normal") is model
+
+
+def test_mlp_puts_dropout_after_each_hidden_activation_without_changing_the_weights():
+    torch.manual_seed(0)
+    with_dropout = mlp(8, 3, depth=2, width=16, dropout=0.25)
+    torch.manual_seed(0)
+    without = mlp(8, 3, depth=2, width=16)
+    assert [type(m).__name__ for m in with_dropout] == ["Linear", "ReLU", "Dropout", "Linear", "ReLU", "Dropout", "Linear"]
+    assert with_dropout[2].p == 0.25
+    linear = [m for m in with_dropout if isinstance(m, torch.nn.Linear)]
+    assert all(torch.equal(a.weight, b.weight) for a, b in zip(linear, [m for m in without if isinstance(m, torch.nn.Linear)]))
+    for bad in (1.0, -0.1, True):
+        with pytest.raises(ValueError, match="dropout"):
+            mlp(8, 3, dropout=bad)

@@ -28,3 +28,28 @@ def test_predict_probs_sums_to_one_in_eval_mode_without_gradients():
 def test_bad_logits_are_refused(bad):
     with pytest.raises((ValueError, TypeError)):
         max_softmax(bad)
+
+
+def test_mc_dropout_averages_stochastic_passes_and_leaves_the_random_state_alone():
+    from owll_helpers.models import mlp
+    from owll_helpers.scores import mc_dropout_probs
+
+    torch.manual_seed(0)
+    model = mlp(4, 3, depth=1, width=32, dropout=0.5)
+    x = torch.rand(5, 4)
+    state = torch.get_rng_state()
+    probs = mc_dropout_probs(model, x, passes=30, seed=1)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert torch.allclose(probs.sum(dim=1), torch.ones(5)) and not model.training
+    assert torch.equal(probs, mc_dropout_probs(model, x, passes=30, seed=1))
+    assert not torch.allclose(probs, predict_probs(model, x))  # dropout was on
+
+
+def test_mc_dropout_refuses_batch_norm_and_bad_settings():
+    from owll_helpers.models import mlp
+    from owll_helpers.scores import mc_dropout_probs
+
+    with pytest.raises(ValueError, match="batch norm"):
+        mc_dropout_probs(mlp(4, 3, norm="batch", dropout=0.5), torch.rand(2, 4))
+    with pytest.raises(ValueError, match="passes"):
+        mc_dropout_probs(mlp(4, 3, dropout=0.5), torch.rand(2, 4), passes=0)

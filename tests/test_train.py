@@ -149,3 +149,13 @@ def test_known_unknowns_need_an_objective_and_count_for_no_accuracy():
     logits = torch.tensor([[1.0, 0.0], [0.0, 1.0], [5.0, 0.0]])
     assert accuracy(logits, torch.tensor([0, 0, -1])) == 0.5
     assert math.isnan(accuracy(logits, torch.tensor([-1, -1, -1])))
+
+
+def test_an_objective_without_class_logits_leaves_the_accuracy_nan():
+    data = load_digits_splits(seed=0)
+
+    def no_classes(model, x, y):
+        return model(x).square().mean(), None
+
+    history = fit(mlp(64, 4, depth=1, width=8), data.train, epochs=2, objective=no_classes, progress=False)
+    assert len(history.train_loss) == 2 and all(math.isnan(a) for a in history.train_accuracy)
