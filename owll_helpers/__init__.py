@@ -14,7 +14,9 @@ organized by concern, one small module each:
 - :mod:`owll_helpers.propagation` -- signals through plain deep layer stacks;
 - :mod:`owll_helpers.smoothness` -- the loss landscape along the gradient (Santurkar et al. 2018);
 - :mod:`owll_helpers.metrics` -- MMC, AUROC, AUPR and FPR at 95 % TPR, in-distribution positive;
-- :mod:`owll_helpers.scores` -- confidence scores of a classifier (max softmax, max logit);
+- :mod:`owll_helpers.scores` -- confidence scores of a classifier (max softmax, max logit, ODIN);
+- :mod:`owll_helpers.calibration` -- reliability bins, ECE and MCE, temperature scaling, ECE's noise;
+- :mod:`owll_helpers.losses` -- losses with known unknowns (outlier exposure, entropic, objectosphere);
 - :mod:`owll_helpers.attacks` -- FGSM and the confidence attack of ACET (Hein et al. 2019);
 - :mod:`owll_helpers.vae` -- a small variational autoencoder, its ELBO and IWAE bounds;
 - :mod:`owll_helpers.numerics` -- pinned numerical kernels, the same stored numbers on every machine;
@@ -23,7 +25,8 @@ organized by concern, one small module each:
 - :mod:`owll_helpers.check` -- ``owll-check``, the students' check of a notebook before submitting.
 
 Functions that an assignment asks students to write are *not* here until a
-later chapter needs them.
+book notebook needs them (the notebooks import, they do not paste); the
+assignment's tests then make them raise while the student's code runs.
 """
 
 from __future__ import annotations

@@ -199,3 +199,32 @@ def blobs(
 
     x, y = make_blobs(n_samples=n_samples, centers=n_classes, cluster_std=cluster_std, random_state=seed)
     return _to_split(x, y)
+
+
+def flip_labels(split: Split, fraction: float, n_classes: int, *, seed: int = 0) -> Split:
+    """``split`` with a ``fraction`` of its labels changed to another class, chosen uniformly.
+
+    Symmetric label noise: exactly ``round(fraction * N)`` samples, drawn
+    without replacement, get a label drawn uniformly from the *other*
+    ``n_classes - 1`` classes (so each flip is a real error). A network
+    trained long enough on such labels memorises them and grows overconfident
+    (Zhang et al. 2017; Guo et al. 2017 use it to show miscalibration).
+
+    Args:
+        split: the clean split (labels ``0..n_classes-1``).
+        fraction: the share of labels to flip, in [0, 1].
+        n_classes: the number of classes (at least 2).
+        seed: seed of NumPy's generator for which samples flip and to what.
+    """
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction <= 1:
+        raise ValueError(f"fraction must be a number in [0, 1], got {fraction!r}")
+    check_positive_int(n_classes, "n_classes", minimum=2)
+    check_positive_int(seed, "seed", minimum=0)
+    labels = split.y.numpy().copy()
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        raise ValueError(f"split's labels must be classes 0..{n_classes - 1}, got {labels.min()}..{labels.max()}")
+    generator = np.random.default_rng(seed)
+    flipped = generator.choice(len(labels), size=int(round(fraction * len(labels))), replace=False)
+    # An offset of 1..K-1 classes, modulo K, picks uniformly among the other classes.
+    labels[flipped] = (labels[flipped] + generator.integers(1, n_classes, size=len(flipped))) % n_classes
+    return Split(split.x, torch.as_tensor(labels, dtype=torch.int64))

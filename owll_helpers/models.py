@@ -120,6 +120,36 @@ def mlp(
     return model
 
 
+def feature_mlp(
+    in_features: int,
+    n_classes: int,
+    *,
+    feature_dim: int = 2,
+    depth: int = 2,
+    width: int = 128,
+    activation: str = "relu",
+) -> nn.Sequential:
+    """An MLP whose last hidden layer is a linear bottleneck of ``feature_dim`` units.
+
+    ``depth`` hidden layers of ``width`` units, then ``Linear(width,
+    feature_dim)`` (the *deep features* ``F``, without an activation) and the
+    output layer ``Linear(feature_dim, n_classes)``. With ``feature_dim=2``
+    the features can be drawn in a plane, as LeNet++ does (Wen et al. 2016;
+    Dhamija et al. 2018, Figure 1). :func:`features_and_logits` returns both.
+    """
+    check_positive_int(feature_dim, "feature_dim")
+    body = mlp(in_features, feature_dim, depth=depth, width=width, activation=activation)
+    return nn.Sequential(*body, nn.Linear(feature_dim, n_classes))
+
+
+def features_and_logits(model: nn.Sequential, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The input of ``model``'s last ``nn.Linear`` (the deep features) and its output (the logits)."""
+    if not isinstance(model, nn.Sequential) or not isinstance(model[-1], nn.Linear):
+        raise TypeError("model must be an nn.Sequential whose last module is the nn.Linear output layer (see feature_mlp)")
+    features = model[:-1](x)
+    return features, model[-1](features)
+
+
 def cnn(
     in_channels: int,
     n_classes: int,

@@ -3,8 +3,9 @@
 The simplest out-of-distribution detectors read a trained classifier's
 outputs: the largest softmax probability (Hendrycks & Gimpel 2017), the
 largest logit (Hendrycks et al. 2022, "Scaling out-of-distribution
-detection"), and the softmax averaged over dropout masks (Gal & Ghahramani
-2016). Their maxima follow the course's convention (SYLLABUS, Conventions): a
+detection"), the softmax averaged over dropout masks (Gal & Ghahramani
+2016), and ODIN's temperature-scaled max softmax after a small input step
+(Liang et al. 2018). Their maxima follow the course's convention (SYLLABUS, Conventions): a
 larger score means "more in-distribution", so they go straight into
 :mod:`owll_helpers.metrics`.
 """
@@ -59,3 +60,39 @@ def mc_dropout_probs(model: nn.Module, x: torch.Tensor, *, passes: int = 20, see
             return torch.stack([torch.softmax(model(x), dim=1) for _ in range(passes)]).mean(dim=0)
         finally:
             model.eval()
+
+
+def odin_score(model: nn.Module, x: torch.Tensor, temperature: float = 1000.0, epsilon: float = 0.0014) -> torch.Tensor:
+    """ODIN (Liang et al. 2018): the temperature-scaled max softmax after a small input step.
+
+    ``x~ = x + epsilon * sign(grad_x log max_i S_i(x; T))`` with
+    ``S(x; T) = softmax(f(x) / T)``: the step that *raises* the scaled max
+    softmax (Liang et al., Eq. 2, written with the sign that increases the
+    score); the score is ``max_i S_i(x~; T)``, larger for "more
+    in-distribution" (pytorch-ood's ``ODIN`` returns its negative). The
+    gradient is taken with the model in evaluation mode, which is restored
+    afterwards, and nothing is left in the parameters' ``.grad``.
+
+    Args:
+        model: a classifier returning logits.
+        x: a batch of inputs (no gradient needed).
+        temperature: ``T > 0`` (the paper uses 1000).
+        epsilon: the step size, ``>= 0`` (0 gives temperature scaling alone).
+    """
+    check_tensor(x, "x", dtype_kind="float", finite=True)
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
+        raise ValueError(f"temperature must be a positive number, got {temperature!r}")
+    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not epsilon >= 0:
+        raise ValueError(f"epsilon must be a non-negative number, got {epsilon!r}")
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.enable_grad():
+            inputs = x.detach().clone().requires_grad_(True)
+            log_top = torch.log_softmax(model(inputs) / temperature, dim=1).max(dim=1).values
+            (gradient,) = torch.autograd.grad(log_top.sum(), inputs)
+        with torch.no_grad():
+            stepped = x.detach() + epsilon * gradient.sign()
+            return torch.softmax(model(stepped) / temperature, dim=1).max(dim=1).values
+    finally:
+        model.train(was_training)

@@ -132,3 +132,22 @@ def test_stratified_split_keeps_every_class_balanced_and_covers_all_samples():
         assert np.bincount(labels[part], minlength=4).tolist() == [round(fraction * n) for n in (10, 20, 30, 40)]
     again = stratified_split_indices(labels, (0.5, 0.3, 0.2), seed=3)
     assert all((a == b).all() for a, b in zip(parts, again))
+
+
+def test_flip_labels_changes_exactly_the_fraction_to_other_classes():
+    from owll_helpers.data import Split, flip_labels
+
+    clean = Split(torch.zeros(300, 2), torch.arange(300) % 10)
+    noisy = flip_labels(clean, 0.2, 10, seed=3)
+    changed = noisy.y != clean.y
+    assert int(changed.sum()) == 60 and noisy.x is clean.x
+    assert noisy.y.min() >= 0 and noisy.y.max() <= 9
+    # Every other class is reachable: over many flips, all nine offsets occur.
+    offsets = ((noisy.y - clean.y) % 10)[changed]
+    assert set(offsets.tolist()) == set(range(1, 10))
+    assert torch.equal(flip_labels(clean, 0.2, 10, seed=3).y, noisy.y)
+    assert torch.equal(flip_labels(clean, 0.0, 10).y, clean.y)
+    with pytest.raises(ValueError, match="fraction"):
+        flip_labels(clean, 1.5, 10)
+    with pytest.raises(ValueError, match="labels"):
+        flip_labels(clean, 0.1, 5)

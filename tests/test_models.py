@@ -107,3 +107,17 @@ def test_mlp_puts_dropout_after_each_hidden_activation_without_changing_the_weig
     for bad in (1.0, -0.1, True):
         with pytest.raises(ValueError, match="dropout"):
             mlp(8, 3, dropout=bad)
+
+
+def test_feature_mlp_has_a_linear_bottleneck_of_the_feature_dimension():
+    from owll_helpers.models import feature_mlp, features_and_logits
+
+    torch.manual_seed(0)
+    model = feature_mlp(64, 6, feature_dim=2, depth=2, width=32)
+    x = torch.rand(5, 64)
+    features, logits = features_and_logits(model, x)
+    assert features.shape == (5, 2) and logits.shape == (5, 6)
+    assert torch.allclose(logits, model(x))
+    assert (features < 0).any()  # no activation after the bottleneck
+    with pytest.raises(TypeError, match="last module"):
+        features_and_logits(torch.nn.Sequential(torch.nn.Linear(64, 2), torch.nn.ReLU()), x)

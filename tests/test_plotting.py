@@ -139,3 +139,18 @@ def test_normalization_axes_one_readable_panel_per_kind():
     with pytest.raises(ValueError, match="kind must be one of"):
         plot_normalization_axes(["batch", "weight"])
     assert NORMALIZATION_KINDS == ("batch", "layer", "instance", "group")
+
+
+def test_reliability_diagram_draws_bars_for_filled_bins_and_refuses_bad_shapes():
+    import numpy as np
+
+    from owll_helpers.plotting import plot_reliability_diagram
+
+    confidence = np.array([np.nan, 0.4, 0.9])
+    accuracy = np.array([np.nan, 0.5, 0.7])
+    count = np.array([0, 10, 30])
+    ax = plot_reliability_diagram(confidence, accuracy, count, title="test")
+    assert len(ax.patches) == 2 and ax.get_title() == "test"
+    assert sorted(t.get_text() for t in ax.texts) == ["10", "30"]
+    with pytest.raises(ValueError, match="one value per bin"):
+        plot_reliability_diagram(confidence, accuracy, count[:2])

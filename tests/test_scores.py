@@ -53,3 +53,31 @@ def test_mc_dropout_refuses_batch_norm_and_bad_settings():
         mc_dropout_probs(mlp(4, 3, norm="batch", dropout=0.5), torch.rand(2, 4))
     with pytest.raises(ValueError, match="passes"):
         mc_dropout_probs(mlp(4, 3, dropout=0.5), torch.rand(2, 4), passes=0)
+
+
+def test_odin_steps_up_the_scaled_max_softmax_and_restores_the_model():
+    from owll_helpers.scores import odin_score
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Dropout(0.5), nn.Linear(8, 4)).double()
+    x = torch.randn(5, 3, dtype=torch.float64)
+    for temperature in (1.0, 10.0):
+        plain = odin_score(model, x, temperature=temperature, epsilon=0.0)
+        model.eval()
+        assert torch.allclose(plain, torch.softmax(model(x) / temperature, dim=1).max(dim=1).values)
+        model.train()
+        # By hand: the gradient of log max softmax(f(x) / T) through autograd, then one signed step up.
+        inputs = x.clone().requires_grad_(True)
+        model.eval()
+        top = torch.log_softmax(model(inputs) / temperature, dim=1).max(dim=1).values.sum()
+        (gradient,) = torch.autograd.grad(top, inputs)
+        want = torch.softmax(model(x + 0.05 * gradient.sign()) / temperature, dim=1).max(dim=1).values.detach()
+        model.train()
+        stepped = odin_score(model, x, temperature=temperature, epsilon=0.05)
+        assert torch.allclose(stepped, want, atol=1e-12)
+        assert (stepped >= plain - 1e-12).all()  # the step raises the score
+    assert model.training and all(p.grad is None for p in model.parameters())
+    with pytest.raises(ValueError, match="temperature"):
+        odin_score(model, x, temperature=0.0)
+    with pytest.raises(ValueError, match="epsilon"):
+        odin_score(model, x, epsilon=-0.1)
