@@ -33,32 +33,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from .metrics import ArrayLike
+from .metrics import ArrayLike, _as_float64
 
 #: The number of bins the course uses for ECE (Guo et al. 2017 use 15).
 N_BINS: int = 15
 #: The interval of temperatures that :func:`fit_temperature` searches.
 TEMPERATURE_BOUNDS: tuple[float, float] = (0.05, 20.0)
-
-
-def _float64(values: Any, name: str, ndim: int) -> np.ndarray:
-    if isinstance(values, torch.Tensor):
-        if not values.is_floating_point():
-            raise TypeError(f"{name} must be floating-point, got {values.dtype}")
-        array = values.detach().cpu().to(torch.float64).numpy()
-    elif isinstance(values, np.ndarray):
-        if not np.issubdtype(values.dtype, np.floating):
-            raise TypeError(f"{name} must be floating-point, got dtype {values.dtype}")
-        array = values.astype(np.float64)
-    else:
-        raise TypeError(f"{name} must be a torch.Tensor or a numpy.ndarray, got {type(values).__name__}")
-    if array.ndim != ndim:
-        raise ValueError(f"{name} must have {ndim} dimensions (one row per input, one column per class), got shape {array.shape}")
-    if array.shape[0] == 0 or (ndim == 2 and array.shape[1] == 0):
-        raise ValueError(f"{name} is empty (shape {array.shape}); expected at least one input and one class")
-    if not np.isfinite(array).all():
-        raise ValueError(f"{name} contains {int((~np.isfinite(array)).sum())} NaN or infinite values; expected finite numbers")
-    return array
 
 
 def _labels(labels: Any, n_samples: int, n_classes: int) -> np.ndarray:
@@ -86,7 +66,7 @@ def _check_n_bins(n_bins: object) -> int:
 
 
 def _probabilities(probs: ArrayLike) -> np.ndarray:
-    array = _float64(probs, "probs", 2)
+    array = _as_float64(probs, "probs", ndim=2)
     if array.min() < 0 or array.max() > 1:
         raise ValueError(
             f"probs must be probabilities in [0, 1], got values in [{array.min():.3g}, {array.max():.3g}]: "
@@ -156,7 +136,7 @@ def _mean_nll(logits: np.ndarray, truth: np.ndarray, temperature: float) -> floa
 
 def negative_log_likelihood(logits: ArrayLike, labels: ArrayLike, temperature: float = 1.0) -> float:
     """Mean NLL of ``softmax(logits / temperature)`` at the true labels, in float64."""
-    array = _float64(logits, "logits", 2)
+    array = _as_float64(logits, "logits", ndim=2)
     truth = _labels(labels, array.shape[0], array.shape[1])
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
         raise ValueError(f"temperature must be a positive number, got {temperature!r}")
@@ -179,7 +159,7 @@ def fit_temperature(
     """
     from scipy.optimize import minimize_scalar
 
-    array = _float64(logits, "logits", 2)
+    array = _as_float64(logits, "logits", ndim=2)
     truth = _labels(labels, array.shape[0], array.shape[1])
     low, high = bounds
     if not 0 < low < high:
@@ -213,7 +193,7 @@ def ece_of_calibrated_model(
     Returns:
         ``(draws,)`` ECE values.
     """
-    values = _float64(confidences, "confidences", 1)
+    values = _as_float64(confidences, "confidences", ndim=1)
     if values.min() < 0 or values.max() > 1:
         raise ValueError("confidences must lie in [0, 1]")
     n_bins = _check_n_bins(n_bins)
