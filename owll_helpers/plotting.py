@@ -417,9 +417,9 @@ def plot_reliability_diagram(
     Takes the three arrays of :func:`owll_helpers.calibration.reliability_bins`
     (equal-width bins over [0, 1]). Each bin's bar reaches its accuracy; a red
     segment joins it to the bin's mean confidence (the gap that ECE averages,
-    weighted by the bin's count); the number of inputs in each bin is written
-    under the axis and drawn as a light bar on a second axis (DeGroot &
-    Fienberg 1983; Guo et al. 2017, Figure 1).
+    weighted by the bin's count); the number of inputs in each bin is drawn as
+    a narrow dark bar along the bottom, with the count written above it
+    (DeGroot & Fienberg 1983; Guo et al. 2017, Figure 1).
     """
     confidence, accuracy, count = (np.asarray(a) for a in (confidence, accuracy, count))
     if not confidence.shape == accuracy.shape == count.shape or confidence.ndim != 1:
@@ -432,24 +432,19 @@ def plot_reliability_diagram(
     width = 1.0 / n_bins
     centres = (np.arange(n_bins) + 0.5) * width
     filled = count > 0
-    share = ax.twinx()
-    share.bar(centres, count / max(count.sum(), 1), width=width, color="0.85", zorder=0)
-    share.set_ylim(0, 4)  # the share of inputs stays in the lowest quarter, below the bars
-    share.set_yticks([])
-    share.grid(False)
-    ax.set_zorder(share.get_zorder() + 1)
-    ax.patch.set_visible(False)
-    ax.bar(centres[filled], accuracy[filled], width=width, edgecolor="white", color=PALETTE[0], label="accuracy")
-    ax.vlines(centres[filled], accuracy[filled], confidence[filled], color="tab:red", linewidth=2, label="gap to the confidence")
+    ax.bar(centres[filled], accuracy[filled], width=width, edgecolor="white", color=PALETTE[5], label="accuracy")
+    ax.vlines(centres[filled], accuracy[filled], confidence[filled], color=PALETTE[3], linewidth=2.5, label="gap to the confidence")
     ax.plot([0, 1], [0, 1], "--", color="0.3", linewidth=1, label="perfect calibration")
-    for x, n in zip(centres, count):
-        if n:
-            ax.text(x, 0.01, str(int(n)), ha="center", va="bottom", fontsize=6, rotation=90, color="0.2")
+    # The share of inputs per bin, as narrow dark bars along the bottom (the tallest 0.15 high), with the count above.
+    heights = 0.15 * count / max(int(count.max()), 1)
+    ax.bar(centres[filled], heights[filled], width=0.4 * width, color="0.15", label="inputs in the bin (count)")
+    for x, height, n in zip(centres[filled], heights[filled], count[filled]):
+        ax.text(x, height + 0.01, str(int(n)), ha="center", va="bottom", fontsize=7, color="0.15")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_xlabel("confidence (top-label probability)")
     ax.set_ylabel("accuracy in the bin")
-    ax.legend(loc="upper left", fontsize=8)
+    ax.legend(loc="upper left", fontsize=7, frameon=True, framealpha=0.9)
     if title:
         ax.set_title(title)
     return ax

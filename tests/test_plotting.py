@@ -150,7 +150,7 @@ def test_reliability_diagram_draws_bars_for_filled_bins_and_refuses_bad_shapes()
     accuracy = np.array([np.nan, 0.5, 0.7])
     count = np.array([0, 10, 30])
     ax = plot_reliability_diagram(confidence, accuracy, count, title="test")
-    assert len(ax.patches) == 2 and ax.get_title() == "test"
+    assert len(ax.patches) == 4 and ax.get_title() == "test"  # two accuracy bars, two count bars
     assert sorted(t.get_text() for t in ax.texts) == ["10", "30"]
     with pytest.raises(ValueError, match="one value per bin"):
         plot_reliability_diagram(confidence, accuracy, count[:2])
