@@ -147,7 +147,8 @@ def fit(
         loss_fn: loss of (logits, labels); cross entropy by default. It also
             scores the validation split.
         objective: instead of ``loss_fn``, ``objective(model, x, y)`` returns
-            ``(loss, logits)`` of a batch, for losses that need the model
+            ``(loss, logits)`` of a batch (logits of every row of ``x``; rows
+            labelled -1 are left out of the training accuracy), for losses that need the model
             (an attack on an out-distribution batch) or more than the logits;
             logits ``None`` (a model without classes) leave the training
             accuracy NaN;
