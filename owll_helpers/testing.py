@@ -19,6 +19,7 @@ from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -151,9 +152,18 @@ def values_key(tensor: torch.Tensor) -> tuple[Any, ...]:
 
 
 def _same(got: Any, want: Any) -> bool:
+    """Whether a student's value equals a fixed answer: floats, arrays and tensors to 1e-6, NaN equal to NaN."""
     try:
         if isinstance(want, float):
             return isinstance(got, (int, float)) and math.isclose(got, want, rel_tol=1e-6, abs_tol=1e-9)
+        if isinstance(want, (tuple, list)):
+            return isinstance(got, (tuple, list)) and len(got) == len(want) and all(map(_same, got, want))
+        if isinstance(want, (np.ndarray, torch.Tensor)):
+            mine = got.detach().cpu().numpy() if isinstance(got, torch.Tensor) else np.asarray(got)
+            fixed = want.detach().cpu().numpy() if isinstance(want, torch.Tensor) else want
+            return mine.shape == fixed.shape and bool(
+                np.allclose(mine.astype(np.float64), fixed.astype(np.float64), rtol=1e-6, atol=1e-9, equal_nan=True)
+            )
         return bool(got == want)
     except Exception:  # noqa: BLE001 -- a student's value that cannot even be compared differs
         return False

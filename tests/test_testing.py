@@ -159,3 +159,18 @@ def test_forbid_closes_private_routes_to_an_operator_and_can_switch_autograd_off
         leaf = torch.ones(2).requires_grad_()
         assert (leaf * 2).sum().grad_fn is None
     assert (torch.ones(2, requires_grad=True) * 2).sum().grad_fn is not None
+
+
+def test_stand_in_compares_tuples_of_arrays_with_nan_as_equal(capsys):
+    import numpy as np
+
+    nan = float("nan")
+    fixed = (np.array([nan, 0.5]), np.array([nan, 1.0]), np.array([0, 2]))
+    agreeing = {"earlier": lambda x: (np.array([nan, 0.5]), np.array([nan, 1.0]), np.array([0, 2]))}
+    with stand_in(agreeing, "earlier", {(2, 3): fixed}):
+        assert agreeing["earlier"](torch.zeros(2, 3)) is fixed
+    assert capsys.readouterr().out == ""
+    disagreeing = {"earlier": lambda x: (np.array([0.0, 0.5]), np.array([nan, 1.0]), np.array([0, 2]))}
+    with stand_in(disagreeing, "earlier", {(2, 3): fixed}):
+        disagreeing["earlier"](torch.zeros(2, 3))
+    assert "Note: this test used fixed answers" in capsys.readouterr().out
