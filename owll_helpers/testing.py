@@ -202,8 +202,14 @@ def stand_in(
         raise StandInError(f"{name} is not defined yet: run the cell of the task that defines it first.")
     original = namespace[name]
     disagreements: list[str] = []
+    try:
+        first_parameter: str | None = next(iter(inspect.signature(original).parameters), None)
+    except (TypeError, ValueError):  # a callable without a signature: positional calls only
+        first_parameter = None
 
-    def fixed_answer(first: Any, *args: Any, **kwargs: Any) -> Any:
+    def fixed_answer(*args: Any, **kwargs: Any) -> Any:
+        # The first argument, however the student's later answer passes it (reliability_bins(probs=...)).
+        first = args[0] if args else kwargs.get(first_parameter) if first_parameter else None
         try:
             wanted = key(first)
         except Exception:  # noqa: BLE001 -- not an input of the test: below
@@ -211,10 +217,10 @@ def stand_in(
         if wanted is None or wanted not in answers:
             # Not one of the test's own inputs (the student's function took
             # another path): their own answer is all there is.
-            return original(first, *args, **kwargs)
+            return original(*args, **kwargs)
         answer = answers[wanted]
         try:
-            mine = original(first, *args, **kwargs)
+            mine = original(*args, **kwargs)
         except Exception as error:  # noqa: BLE001 -- the student's earlier answer is graded elsewhere
             mine = f"an error ({type(error).__name__})"
         if not _same(mine, answer) and len(disagreements) < 3:

@@ -174,3 +174,12 @@ def test_stand_in_compares_tuples_of_arrays_with_nan_as_equal(capsys):
     with stand_in(disagreeing, "earlier", {(2, 3): fixed}):
         disagreeing["earlier"](torch.zeros(2, 3))
     assert "Note: this test used fixed answers" in capsys.readouterr().out
+
+
+def test_stand_in_answers_keyword_calls_too(capsys):
+    namespace = {"earlier": lambda tensor, n=1: 7}
+    with stand_in(namespace, "earlier", {(2, 3): 1}):
+        assert namespace["earlier"](tensor=torch.zeros(2, 3), n=2) == 1
+        assert namespace["earlier"](torch.zeros(2, 3)) == 1
+        assert namespace["earlier"](tensor=torch.zeros(4)) == 7  # not one of the test's inputs
+    assert "gave 7 where 1 was expected" in capsys.readouterr().out
