@@ -17,7 +17,8 @@ encoding.
   accepts at least 95 % of in-distribution inputs (Liang et al. 2018; Hein et
   al. 2019). pytorch-ood uses the opposite convention (out-of-distribution
   positive, 95 % of it caught): its numbers differ from these;
-- :func:`ood_metrics` -- all of them at once, for tables.
+- :func:`ood_metrics` -- all of them at once, for tables;
+- :func:`open_set_report` -- those and the open-set accuracy at a threshold (chapter 5).
 
 NaN, infinite values, wrong shapes and empty inputs are rejected with a
 message that says what was expected.
@@ -156,4 +157,40 @@ def ood_metrics(scores_in: ArrayLike, scores_out: ArrayLike) -> dict[str, float]
         "aupr_in": aupr(scores_in, scores_out, positive="in"),
         "aupr_out": aupr(scores_in, scores_out, positive="out"),
         "fpr95": fpr_at_95_tpr(scores_in, scores_out),
+    }
+
+
+def open_set_report(
+    known_scores: ArrayLike,
+    unknown_scores: ArrayLike,
+    known_predictions: ArrayLike,
+    known_labels: ArrayLike,
+    threshold: float,
+) -> dict[str, float]:
+    """AUROC, FPR95 and open-set accuracy at ``threshold``, pooled over knowns and unknowns.
+
+    An input is *accepted* when its score is ``>= threshold``. A known input
+    counts as right when it is accepted and correctly classified, an unknown
+    input when it is rejected; the open-set accuracy is the share of right
+    answers over all known and unknown inputs together. Also returned: the
+    share of knowns rejected and of unknowns accepted at the threshold.
+    """
+    inside, outside = _scores(known_scores, unknown_scores)
+    predictions = _as_float64(known_predictions, "known_predictions", ndim=1)
+    labels = _as_float64(known_labels, "known_labels", ndim=1)
+    if not len(predictions) == len(labels) == len(inside):
+        raise ValueError(
+            f"known_scores, known_predictions and known_labels must have one entry per known input, "
+            f"got {len(inside)}, {len(predictions)} and {len(labels)}"
+        )
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
+        raise ValueError(f"threshold must be a finite number, got {threshold!r}")
+    known_right = (inside >= threshold) & (predictions == labels)
+    unknown_right = outside < threshold
+    return {
+        "auroc": auroc(inside, outside),
+        "fpr95": fpr_at_95_tpr(inside, outside),
+        "open_set_accuracy": float((known_right.sum() + unknown_right.sum()) / (len(inside) + len(outside))),
+        "known_rejected": float(np.mean(inside < threshold)),
+        "unknown_accepted": float(np.mean(outside >= threshold)),
     }
