@@ -17,6 +17,8 @@ organized by concern, one small module each:
 - :mod:`owll_helpers.scores` -- confidence scores of a classifier (max softmax, max logit, ODIN);
 - :mod:`owll_helpers.calibration` -- reliability bins, ECE and MCE, temperature scaling, ECE's noise;
 - :mod:`owll_helpers.losses` -- losses with known unknowns (outlier exposure, entropic, objectosphere);
+- :mod:`owll_helpers.evt` -- FitHigh Weibull tails and OpenMax (Bendale & Boult 2016);
+- :mod:`owll_helpers.detectors` -- detectors with ``fit`` and ``score``: max softmax, max logit, energy, Mahalanobis, OpenMax;
 - :mod:`owll_helpers.attacks` -- FGSM and the confidence attack of ACET (Hein et al. 2019);
 - :mod:`owll_helpers.vae` -- a small variational autoencoder, its ELBO and IWAE bounds;
 - :mod:`owll_helpers.numerics` -- pinned numerical kernels, the same stored numbers on every machine;

@@ -45,7 +45,7 @@ def class_means_and_shared_covariance(features: torch.Tensor, labels: torch.Tens
     n_classes = int(labels.max()) + 1
     counts = torch.bincount(labels, minlength=n_classes)
     if bool((counts == 0).any()):
-        raise ValueError(f"classes {torch.flatnonzero(counts == 0).tolist()} have no input: labels must cover 0..{n_classes - 1}")
+        raise ValueError(f"classes {torch.nonzero(counts == 0).flatten().tolist()} have no input: labels must cover 0..{n_classes - 1}")
     means = torch.stack([values[labels == c].mean(dim=0) for c in range(n_classes)])
     centred = values - means[labels]
     return means, centred.T @ centred / values.shape[0]

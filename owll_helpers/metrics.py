@@ -185,12 +185,21 @@ def open_set_report(
         )
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
         raise ValueError(f"threshold must be a finite number, got {threshold!r}")
-    known_right = (inside >= threshold) & (predictions == labels)
-    unknown_right = outside < threshold
+    # Compared in the scores' own dtype, as `scores >= threshold` does in torch and NumPy (a float32
+    # score printed as 0.7 equals the threshold 0.7 there, though not in float64).
+    known_accepted = _accepted(known_scores, threshold)
+    unknown_accepted = _accepted(unknown_scores, threshold)
+    known_right = known_accepted & (predictions == labels)
+    right = int(known_right.sum()) + int((~unknown_accepted).sum())
     return {
         "auroc": auroc(inside, outside),
         "fpr95": fpr_at_95_tpr(inside, outside),
-        "open_set_accuracy": float((known_right.sum() + unknown_right.sum()) / (len(inside) + len(outside))),
-        "known_rejected": float(np.mean(inside < threshold)),
-        "unknown_accepted": float(np.mean(outside >= threshold)),
+        "open_set_accuracy": right / (len(inside) + len(outside)),
+        "known_rejected": float(np.mean(~known_accepted)),
+        "unknown_accepted": float(np.mean(unknown_accepted)),
     }
+
+
+def _accepted(scores: ArrayLike, threshold: float) -> np.ndarray:
+    accepted = scores.detach().cpu() >= threshold if isinstance(scores, torch.Tensor) else np.asarray(scores >= threshold)
+    return np.asarray(accepted, dtype=bool)

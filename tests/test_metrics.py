@@ -124,3 +124,19 @@ def test_scores_are_checked(scores_in, scores_out, error, words):
     for metric in (auroc, aupr, fpr_at_95_tpr):
         with pytest.raises(error, match=words):
             metric(scores_in, scores_out)
+
+
+def test_open_set_report_pools_knowns_and_unknowns_at_the_threshold():
+    from owll_helpers.metrics import open_set_report
+
+    known_scores = torch.tensor([0.9, 0.8, 0.7, 0.3])
+    unknown_scores = torch.tensor([0.75, 0.2, 0.1])
+    predictions, labels = torch.tensor([1, 2, 0, 1]), torch.tensor([1, 0, 0, 1])
+    report = open_set_report(known_scores, unknown_scores, predictions, labels, threshold=0.7)
+    # Knowns right: 0.9 (accepted, correct), 0.7 (accepted at the threshold, correct); 0.8 is wrong, 0.3 rejected.
+    # Unknowns right: 0.2 and 0.1 (rejected); 0.75 accepted.
+    assert report["open_set_accuracy"] == pytest.approx(4 / 7)
+    assert report["known_rejected"] == pytest.approx(0.25) and report["unknown_accepted"] == pytest.approx(1 / 3)
+    assert report["auroc"] == pytest.approx(auroc(known_scores, unknown_scores))
+    with pytest.raises(ValueError, match="one entry per known input"):
+        open_set_report(known_scores, unknown_scores, predictions[:3], labels, 0.5)
