@@ -21,7 +21,10 @@ to one logit per pixel, the parameter of ``p(x|z)``.
   units whose posterior mean varies over the data:
   ``Cov_x(E_{q(z|x)}[z_u]) > 0.01``;
 - :func:`vae_objective` and :func:`train_vae` -- training with
-  :func:`owll_helpers.train.fit`.
+  :func:`owll_helpers.train.fit`;
+- :class:`ClassifyingVAE`, :func:`classifying_vae_objective` and
+  :func:`train_classifying_vae` -- a VAE with a classifier on its code,
+  trained jointly (chapter 5).
 
 **Two pixel likelihoods.** ``likelihood="bernoulli"`` scores an input with minus
 the binary cross-entropy, ``sum_i [x_i log p_i + (1 - x_i) log(1 - p_i)]``, of
@@ -50,10 +53,13 @@ compared between inputs, but it accepts only inputs on the 17-level grid
 ``x = c / 16`` maximises the binomial VAE's reconstruction term with the KL
 divergence weighted 16 times (a beta-VAE with beta = 16).
 
-Chapter 5's OpenVAE (Mundt et al.) adds a classifier ``p(y|z)`` on the
-posterior mean and trains it jointly; it can subclass :class:`VAE` and add a
-head that reads ``model.encode(x)[0]``: everything here uses only
-``encode``, ``decode`` and ``log_likelihood``.
+**Chapter 5's OpenVAE** (Mundt et al. 2019, 2022): :class:`ClassifyingVAE`
+subclasses :class:`VAE` with a linear classifier ``p(y|z)`` on the latent
+code, trained jointly with the VAE on the ELBO of ``p(x, y)``
+(:func:`classifying_vae_objective`, :func:`train_classifying_vae`); at test
+time it classifies the posterior mean (``latent_logits``). Everything else
+here uses only ``encode``, ``decode`` and ``log_likelihood``, so it works on
+that model too.
 """
 
 from __future__ import annotations
@@ -65,7 +71,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ._checks import check_choice, check_positive_int, check_tensor
+from ._checks import check_choice, check_labels, check_positive_int, check_tensor
 from .data import DIGITS_MAX_PIXEL, UNKNOWN_LABEL, Split
 from .models import ACTIVATIONS, make_activation
 from .train import History, Objective, fit
@@ -481,6 +487,147 @@ def train_vae(
             batch_size=batch_size,
             optimizer="adam",
             objective=vae_objective(k, seed=seed),
+            seed=seed,
+            progress=progress,
+            desc=desc,
+        )
+
+
+# --- a VAE with a classifier on its latent code (chapter 5's OpenVAE) ----------------------------------------
+
+
+class ClassifyingVAE(VAE):
+    """A :class:`VAE` with a linear classifier ``p(y|z)`` on its latent code (Mundt et al. 2019, 2022).
+
+    The generative model is ``p(x, y, z) = p(x|z) p(y|z) p(z)``: the code
+    ``z`` explains both the image and its class. Its evidence lower bound is
+    the VAE's plus the classifier's log-likelihood,
+    ``E_q[log p(x|z) + log p(y|z)] - KL(q(z|x) || p(z))``, so encoder,
+    decoder and classifier train together (:func:`classifying_vae_objective`)
+    and the classes shape the latent space. Chapter 5 fits Weibull tails to
+    the distances of the latent codes to their class's mean (the OpenVAE
+    variant of OpenMax's Algorithm 1).
+
+    Args:
+        in_features, latent_dim, hidden, activation, likelihood: as for :class:`VAE`.
+        n_classes: number of classes, at least 2.
+
+    Attributes:
+        classifier: ``nn.Linear(latent_dim, n_classes)``, the logits of ``p(y|z)``.
+    """
+
+    def __init__(
+        self,
+        in_features: int = 64,
+        latent_dim: int = 4,
+        n_classes: int = 2,
+        *,
+        hidden: Sequence[int] = (128,),
+        activation: str = "relu",
+        likelihood: str = "bernoulli",
+    ) -> None:
+        check_positive_int(n_classes, "n_classes", minimum=2)
+        super().__init__(in_features, latent_dim, hidden=hidden, activation=activation, likelihood=likelihood)
+        self.n_classes = n_classes
+        self.classifier = nn.Linear(latent_dim, n_classes)
+
+    def classify(self, z: torch.Tensor) -> torch.Tensor:
+        """Class logits of ``p(y|z)`` for latent codes ``z`` of shape ``(..., latent_dim)``."""
+        return self.classifier(z)
+
+    def latent_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits ``(N, n_classes)`` of the posterior mean: the deterministic prediction for ``x``."""
+        return self.classify(self.encode(x)[0])
+
+
+def _check_labels_for(model: ClassifyingVAE, y: object, n_samples: int) -> torch.Tensor:
+    labels = check_labels(y, "y", n_samples)
+    if labels.numel() and int(labels.max()) >= model.n_classes:
+        raise ValueError(
+            f"y must hold class indices 0..{model.n_classes - 1} (the model's n_classes), got {int(labels.max())}"
+        )
+    return labels
+
+
+def classifying_vae_objective(classification_weight: float = 1.0, *, seed: Seed = 0) -> Objective:
+    """An ``objective(model, x, y) -> (loss, logits)`` for :func:`owll_helpers.train.fit` and a :class:`ClassifyingVAE`.
+
+    The loss is minus ``log p(x|z) + w log p(y|z) - KL(q(z|x) || p(z))``,
+    averaged over the batch, in nats per input, with one reparameterized
+    sample ``z`` per input shared by the reconstruction and the classifier
+    and the KL divergence in closed form. With ``w = 1`` it is the negative
+    ELBO of ``p(x, y)``; another ``w`` weights the classifier's term. The
+    returned logits are those of the sample, so ``fit`` records a training
+    accuracy. Labels must be class indices (no ``-1``).
+
+    Args:
+        classification_weight: ``w``, a non-negative number.
+        seed: the samples' generator, drawn from across steps (an ``int``
+            seeds a fresh one once, here).
+    """
+    is_number = isinstance(classification_weight, (int, float)) and not isinstance(classification_weight, bool)
+    if not is_number or not math.isfinite(classification_weight) or classification_weight < 0:
+        raise ValueError(f"classification_weight must be a non-negative finite number, got {classification_weight!r}")
+    weight = float(classification_weight)
+    generator = _generator(seed)
+
+    def objective(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if not isinstance(model, ClassifyingVAE):
+            raise TypeError(f"model must be an owll_helpers.vae.ClassifyingVAE, got {type(model).__name__}")
+        x = _check_inputs(model, x)
+        y = _check_labels_for(model, y, x.shape[0])
+        mean, log_var, z, _ = _latent_samples(model, x, 1, generator)
+        z = z[0]
+        reconstruction = model.log_likelihood(x, model.decode(z))
+        logits = model.classify(z)
+        log_p_y = -nn.functional.cross_entropy(logits, y, reduction="none")
+        bound = reconstruction + weight * log_p_y - gaussian_kl_to_standard_normal(mean, log_var)
+        return -bound.mean(), logits
+
+    return objective
+
+
+def train_classifying_vae(
+    model: ClassifyingVAE,
+    train: Split,
+    *,
+    epochs: int = 30,
+    lr: float = 3e-3,
+    batch_size: int = 128,
+    classification_weight: float = 1.0,
+    seed: int = 0,
+    progress: bool = True,
+    desc: str = "training VAE and classifier",
+) -> History:
+    """Train ``model`` on the labelled split ``train`` with Adam, through :func:`owll_helpers.train.fit`.
+
+    Maximises :func:`classifying_vae_objective`'s bound with mini-batches,
+    shuffled and sampled with generators seeded by ``seed`` (the initial
+    weights come from PyTorch's global generator when the model is built:
+    seed it first).
+
+    Returns:
+        ``fit``'s :class:`~owll_helpers.train.History`: ``train_loss`` is the
+        mean negative bound per input of each epoch (nats), ``train_accuracy``
+        the accuracy of the classifier on the sampled codes.
+    """
+    if not isinstance(model, ClassifyingVAE):
+        raise TypeError(f"model must be an owll_helpers.vae.ClassifyingVAE, got {type(model).__name__}")
+    if not isinstance(train, Split):
+        raise TypeError(f"train must be an owll_helpers.data.Split (inputs and labels), got {type(train).__name__}")
+    x = _check_inputs(model, train.x)
+    _check_labels_for(model, train.y, x.shape[0])
+    check_positive_int(seed, "seed", minimum=0)
+    objective = classifying_vae_objective(classification_weight, seed=seed)
+    with torch.enable_grad():
+        return fit(
+            model,
+            Split(x, train.y),
+            epochs=epochs,
+            lr=lr,
+            batch_size=batch_size,
+            optimizer="adam",
+            objective=objective,
             seed=seed,
             progress=progress,
             desc=desc,

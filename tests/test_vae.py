@@ -295,3 +295,84 @@ def test_log_likelihood_checks_its_arguments():
         log_likelihood(torch.zeros(2, 3), torch.zeros(5, 3))
     with pytest.raises(ValueError, match="whole numbers"):
         log_likelihood(torch.full((2, 3), 0.3), torch.zeros(3), "binomial")
+
+
+# --- ClassifyingVAE (chapter 5's OpenVAE) ---------------------------------------------------------------------
+
+from owll_helpers.data import Split  # noqa: E402
+from owll_helpers.vae import ClassifyingVAE, classifying_vae_objective, train_classifying_vae  # noqa: E402
+
+
+def classifying_model(n_classes: int = 4, latent_dim: int = 3, seed: int = 0) -> ClassifyingVAE:
+    torch.manual_seed(seed)
+    return ClassifyingVAE(64, latent_dim, n_classes, hidden=(16,), likelihood="binomial")
+
+
+def test_classifying_vae_shapes(digits):
+    vae = classifying_model()
+    assert isinstance(vae, VAE)
+    assert vae.latent_logits(digits).shape == (20, 4)
+    assert vae.classify(torch.zeros(5, 20, 3)).shape == (5, 20, 4)
+    assert vae(digits).shape == (20, 64)  # the VAE's reconstruction, unchanged
+    assert elbo(vae, digits).shape == (20,)
+    mean, _ = vae.encode(digits)
+    assert torch.equal(vae.latent_logits(digits), vae.classifier(mean))
+
+
+def test_with_weight_0_the_objective_is_the_negative_elbo(digits):
+    vae = classifying_model()
+    y = torch.arange(20) % 4
+    loss, logits = classifying_vae_objective(0.0, seed=3)(vae, digits, y)
+    assert logits.shape == (20, 4)
+    torch.testing.assert_close(loss, -elbo(vae, digits, seed=3).mean())
+
+
+def test_the_weight_multiplies_the_classifiers_cross_entropy_on_the_same_sample(digits):
+    vae = classifying_model().double()  # float64: the difference of two losses of ~10^3 nats
+    x, y = digits.double(), torch.arange(20) % 4
+    without, _ = classifying_vae_objective(0.0, seed=5)(vae, x, y)
+    weighted, logits = classifying_vae_objective(2.5, seed=5)(vae, x, y)
+    cross_entropy = torch.nn.functional.cross_entropy(logits, y)
+    torch.testing.assert_close(weighted - without, 2.5 * cross_entropy)
+
+
+def test_training_is_deterministic_and_learns_the_classes():
+    data = load_digits_splits(seed=0, classes=(0, 1, 2))
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        vae = ClassifyingVAE(64, 4, 3, hidden=(64,), likelihood="binomial")
+        history = train_classifying_vae(vae, data.train, epochs=30, batch_size=64, seed=1, progress=False)
+        runs.append((vae, history))
+    (first, history), (second, _) = runs
+    for a, b in zip(first.parameters(), second.parameters()):
+        assert torch.equal(a, b)
+    assert not math.isnan(history.train_accuracy[-1])
+    assert history.train_loss[-1] < history.train_loss[0]
+    with torch.no_grad():
+        accuracy = (first.latent_logits(data.test.x).argmax(dim=1) == data.test.y).float().mean()
+    assert accuracy > 0.8  # three digit classes; measured 0.935
+
+
+def test_classifying_vae_refuses_bad_arguments(digits):
+    with pytest.raises(ValueError, match="n_classes"):
+        ClassifyingVAE(64, 3, 1)
+    vae = classifying_model()
+    objective = classifying_vae_objective()
+    with pytest.raises(ValueError, match=r"class indices 0\.\.3"):
+        objective(vae, digits, torch.full((20,), 4))
+    with pytest.raises(ValueError, match="non-negative class indices"):
+        objective(vae, digits, torch.full((20,), -1))
+    with pytest.raises(ValueError, match="one label per sample"):
+        objective(vae, digits, torch.zeros(19, dtype=torch.int64))
+    with pytest.raises(TypeError, match="ClassifyingVAE"):
+        objective(model(), digits, torch.zeros(20, dtype=torch.int64))
+    for weight in (-1.0, float("nan"), True):
+        with pytest.raises(ValueError, match="classification_weight"):
+            classifying_vae_objective(weight)
+    with pytest.raises(TypeError, match="ClassifyingVAE"):
+        train_classifying_vae(model(), Split(digits, torch.zeros(20, dtype=torch.int64)))
+    with pytest.raises(TypeError, match="Split"):
+        train_classifying_vae(vae, digits)
+    with pytest.raises(ValueError, match="whole numbers"):
+        train_classifying_vae(vae, Split(torch.full((20, 64), 0.3), torch.zeros(20, dtype=torch.int64)))
