@@ -125,15 +125,16 @@ def fit_openmax_tails(
 ) -> tuple[torch.Tensor, list[WeibullTail]]:
     """Algorithm 1: mean activation vectors and, per class, FitHigh on its correct inputs' distances to it.
 
-    Euclidean distances of the logits, as in pytorch-ood's default; the
-    distances are those of correctly classified inputs only.
+    Euclidean distances of the logits (in float64, as
+    :func:`openmax_probabilities` measures them), as in pytorch-ood's
+    default; the distances are those of correctly classified inputs only.
     """
     mavs = mean_activation_vectors(logits, labels)
     correct = logits.argmax(dim=1) == labels
     tails = []
     for c in range(mavs.shape[0]):
         members = correct & (labels == c)
-        distances = (logits[members] - mavs[c]).norm(dim=1)
+        distances = (logits[members].double() - mavs[c].double()).norm(dim=1)  # float64, as openmax_probabilities
         if int(members.sum()) < tailsize:
             raise ValueError(f"class {c} has {int(members.sum())} correctly classified inputs, fewer than tailsize {tailsize}")
         tails.append(fit_high(distances, tailsize, translate))
