@@ -20,8 +20,9 @@
   book explains why the code's form is the intended one).
 
 The extreme value theorem (Fisher & Tippett 1928; Gnedenko 1943) says that
-the normalised maxima of a distribution with a finite upper end tend to a
-*reversed* Weibull; FitHigh fits an ordinary Weibull to shifted distances, a
+normalised maxima, if they converge, tend to a Gumbel, Frechet or *reversed*
+Weibull law, and those of a distribution with a finite upper end point and
+power-like behaviour there (uniform, Beta) to the reversed Weibull; FitHigh fits an ordinary Weibull to shifted distances, a
 modelling choice motivated by EVT (Scheirer et al. 2011), not the theorem's
 limit.
 """
