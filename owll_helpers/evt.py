@@ -97,7 +97,7 @@ def weibull_cdf(distances: torch.Tensor | np.ndarray, params: WeibullTail | tupl
     values = _distances(distances, "distances")
     shape, scale, tail_min, translate = (float(p) for p in params)
     shifted = values + translate - tail_min
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):  # far beyond the tail the power overflows to inf: CDF 1
         cdf = -np.expm1(-np.power(np.clip(shifted, 0.0, None) / scale, shape))
     return np.where(shifted > 0, cdf, 0.0)
 
