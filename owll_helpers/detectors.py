@@ -59,7 +59,10 @@ def mahalanobis_score(train_features: torch.Tensor, train_labels: torch.Tensor, 
     pseudo-inverse (``torch.linalg.pinv(S, hermitian=True)``, as scikit-learn's
     ``EmpiricalCovariance`` does): penultimate features are often
     rank-deficient, and a small ridge instead changes the ranking. Larger is
-    more in-distribution (pytorch-ood returns half the distance, positive).
+    more in-distribution. (pytorch-ood returns an outlier score, half the
+    distance computed with an unnormalised covariance plus 1e-6 I and an
+    ordinary inverse: negate it before comparing, and expect another ranking
+    on rank-deficient features.)
     """
     return Mahalanobis().fit(train_features, train_labels).score(test_features)
 
@@ -137,8 +140,10 @@ class OpenMax:
     Args:
         tailsize: distances per class that FitHigh fits (``eta``).
         alpha: top-ranked classes that are recalibrated.
-        translate: FitHigh's shift (pytorch-ood's 10000 by default here;
-            libMR's Python binding has used 1 and 10000).
+        translate: FitHigh's shift. :func:`~owll_helpers.evt.fit_high` has
+            no default (SYLLABUS, Conventions: pass it explicitly); this
+            detector defaults to pytorch-ood's 10000, so that the two agree
+            (libMR's Python binding has used 1 and 10000).
     """
 
     def __init__(self, *, tailsize: int = 20, alpha: int = 3, translate: float = 10000.0) -> None:

@@ -126,7 +126,9 @@ def fit_openmax_tails(
 ) -> tuple[torch.Tensor, list[WeibullTail]]:
     """Algorithm 1: mean activation vectors and, per class, FitHigh on its correct inputs' distances to it.
 
-    Euclidean distances of the logits (in float64, as
+    ``translate`` defaults to pytorch-ood's 10000 here, for the detector
+    (:class:`owll_helpers.detectors.OpenMax`); :func:`fit_high` itself has
+    no default. Euclidean distances of the logits (in float64, as
     :func:`openmax_probabilities` measures them), as in pytorch-ood's
     default; the distances are those of correctly classified inputs only.
     """
