@@ -114,7 +114,6 @@ def mean_activation_vectors(logits, labels):
         WrongAnswer(
             "the shift computed in float32 for float32 distances",
             solution_with("fit_high", (FIT_ORDERED, "ordered = np.sort(distances.detach().cpu().numpy())")),
-            caught_by_visible_test=False,
         ),
         WrongAnswer(
             "the course's owll_helpers.evt.fit_high, imported by name",
