@@ -21,6 +21,7 @@ organized by concern, one small module each:
 - :mod:`owll_helpers.detectors` -- detectors with ``fit`` and ``score``: max softmax, max logit, energy, Mahalanobis, OpenMax;
 - :mod:`owll_helpers.attacks` -- FGSM and the confidence attack of ACET (Hein et al. 2019);
 - :mod:`owll_helpers.vae` -- a small variational autoencoder, its ELBO and IWAE bounds;
+- :mod:`owll_helpers.open_world` -- the open-world loop: nearest class mean with rejection, query selection, a round, replay;
 - :mod:`owll_helpers.numerics` -- pinned numerical kernels, the same stored numbers on every machine;
 - :mod:`owll_helpers.plotting` -- the course's figure style and shared plots;
 - :mod:`owll_helpers.testing` -- what the assignments' tests use;

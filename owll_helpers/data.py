@@ -228,3 +228,67 @@ def flip_labels(split: Split, fraction: float, n_classes: int, *, seed: int = 0)
     # An offset of 1..K-1 classes, modulo K, picks uniformly among the other classes.
     labels[flipped] = (labels[flipped] + generator.integers(1, n_classes, size=len(flipped))) % n_classes
     return Split(split.x, torch.as_tensor(labels, dtype=torch.int64))
+
+
+@dataclass(frozen=True)
+class OpenWorldDigits:
+    """The digits split for an open-world simulation (chapter 6).
+
+    Attributes:
+        start: the labelled data at the start (initial classes only).
+        pool: the unlabelled pool; its labels are what an oracle would answer.
+        test: the test split, all ten classes.
+        initial_classes: the classes of ``start``.
+        new_classes: the classes that appear only in the pool.
+    """
+
+    start: Split
+    pool: Split
+    test: Split
+    initial_classes: tuple[int, ...]
+    new_classes: tuple[int, ...]
+
+
+def open_world_digits(
+    seed: int = 0,
+    *,
+    initial_classes: tuple[int, ...] = (0, 1, 2, 3, 4),
+    start_fraction: float = 0.5,
+    per_new_class: int = 10,
+) -> OpenWorldDigits:
+    """Split the digits into a labelled start, an unlabelled pool with rare new classes, and a test set.
+
+    From the training split of :func:`load_digits_splits` (seed ``seed``):
+    ``start`` holds a ``start_fraction`` of each initial class; the pool holds
+    the rest of the initial classes plus only ``per_new_class`` samples of
+    each other digit. New classes must be rare in the pool, or random
+    picking finds them all in the first round. The test split is
+    :func:`load_digits_splits`'s, with every class. The choice is stratified
+    and depends only on the arguments.
+    """
+    check_positive_int(seed, "seed", minimum=0)
+    check_positive_int(per_new_class, "per_new_class", minimum=0)
+    if not 0 < start_fraction < 1:
+        raise ValueError(f"start_fraction must lie in (0, 1), got {start_fraction}")
+    if not initial_classes or len(set(initial_classes)) != len(initial_classes) or not set(initial_classes) < set(range(10)):
+        raise ValueError(f"initial_classes must be distinct digits 0..9, not all of them, got {initial_classes}")
+    splits = load_digits_splits(seed)
+    x, y = splits.train.x, splits.train.y.numpy()
+    known = np.isin(y, initial_classes)
+    start_part, pool_part = stratified_split_indices(y[known], (start_fraction, 1 - start_fraction), seed)
+    known_ids = np.flatnonzero(known)
+    generator = np.random.default_rng(seed)
+    new_classes = tuple(c for c in range(10) if c not in initial_classes)
+    rare = [generator.permutation(np.flatnonzero(y == c))[:per_new_class] for c in new_classes]
+    if any(len(ids) < per_new_class for ids in rare):
+        raise ValueError(f"per_new_class ({per_new_class}) is more than the training split holds of some class")
+    pool_ids = generator.permutation(np.concatenate([known_ids[pool_part], *rare]))
+    start_ids = known_ids[start_part]
+    labels = splits.train.y
+    return OpenWorldDigits(
+        start=Split(x[start_ids], labels[start_ids]),
+        pool=Split(x[pool_ids], labels[pool_ids]),
+        test=splits.test,
+        initial_classes=tuple(sorted(initial_classes)),
+        new_classes=new_classes,
+    )

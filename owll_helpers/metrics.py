@@ -18,7 +18,9 @@ encoding.
   al. 2019). pytorch-ood uses the opposite convention (out-of-distribution
   positive, 95 % of it caught): its numbers differ from these;
 - :func:`ood_metrics` -- all of them at once, for tables;
-- :func:`open_set_report` -- those and the open-set accuracy at a threshold (chapter 5).
+- :func:`open_set_report` -- those and the open-set accuracy at a threshold (chapter 5);
+- :func:`known_class_accuracy` / :func:`all_class_accuracy` -- accuracy on the
+  classes a learner holds and on every class (chapter 6: the label set grows).
 
 NaN, infinite values, wrong shapes and empty inputs are rejected with a
 message that says what was expected.
@@ -203,3 +205,31 @@ def open_set_report(
 def _accepted(scores: ArrayLike, threshold: float) -> np.ndarray:
     accepted = scores.detach().cpu() >= threshold if isinstance(scores, torch.Tensor) else np.asarray(scores >= threshold)
     return np.asarray(accepted, dtype=bool)
+
+
+def _predictions_and_labels(predictions: Any, labels: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    for value, name in ((predictions, "predictions"), (labels, "labels")):
+        if not isinstance(value, torch.Tensor) or value.ndim != 1 or value.is_floating_point() or value.dtype == torch.bool:
+            raise TypeError(f"{name} must be a 1-D integer tensor of class labels (-1 for unknown)")
+    if predictions.shape != labels.shape:
+        raise ValueError(f"predictions ({predictions.shape[0]}) and labels ({labels.shape[0]}) must have one entry per sample")
+    return predictions, labels
+
+
+def known_class_accuracy(predictions: torch.Tensor, labels: torch.Tensor, known_classes: torch.Tensor) -> float:
+    """Accuracy on the samples whose true label is one of ``known_classes``.
+
+    The accuracy "on the classes known so far" of an open-world learner: the
+    denominator changes when the learner adds a class, so two rounds' values
+    are not measured on the same task (Mundt et al. 2020, Sec. 5). NaN when
+    no sample belongs to a known class.
+    """
+    predictions, labels = _predictions_and_labels(predictions, labels)
+    known = torch.isin(labels, torch.as_tensor(known_classes, dtype=labels.dtype))
+    return float((predictions[known] == labels[known]).double().mean()) if known.any() else math.nan
+
+
+def all_class_accuracy(predictions: torch.Tensor, labels: torch.Tensor) -> float:
+    """Accuracy on every sample: a sample of a class the learner does not hold is wrong. NaN when empty."""
+    predictions, labels = _predictions_and_labels(predictions, labels)
+    return float((predictions == labels).double().mean()) if labels.numel() else math.nan
