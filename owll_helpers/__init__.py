@@ -7,6 +7,7 @@ organized by concern, one small module each:
 - :mod:`owll_helpers.seed` -- one call that makes a run repeatable;
 - :mod:`owll_helpers.data` -- scikit-learn's digits as tensors, 2-D toy sets;
 - :mod:`owll_helpers.ood_data` -- out-of-distribution inputs in the digits' format, made offline;
+- :mod:`owll_helpers.corruptions` -- natural corruptions of the digits at five severities, after ImageNet-C (Hendrycks & Dietterich 2019);
 - :mod:`owll_helpers.mnist_family` -- MNIST, Fashion-MNIST, KMNIST, EMNIST letters via torchvision, split like the digits;
 - :mod:`owll_helpers.models` -- MLP and CNN builders, weight initialization;
 - :mod:`owll_helpers.train` -- a training loop with a progress bar, evaluation;

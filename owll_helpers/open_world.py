@@ -447,7 +447,8 @@ def simulate_open_world(
     ``first_classes_accuracy`` (on the initial classes: forgetting),
     ``open_set_accuracy`` (with rejection; the right answer for a class not
     held is -1), ``unknown_auroc`` (held classes against the others, NaN
-    once every class is held); plus ``classes_held``, ``classes_found`` (new
+    once every class is held); plus ``classes_held`` and ``held_classes``
+    (how many and which labels the learner holds), ``classes_found`` (new
     classes among the true labels of the queried samples so far),
     ``labels_spent``, ``wrong_labels`` (oracle errors so far) and the round's
     ``flagged_unknown``.
@@ -471,7 +472,7 @@ def simulate_open_world(
     found: set[int] = set()
     spent, wrong = 0, 0
     log = [{"round": 0, **_test_metrics(learner, world, test_x), "classes_held": len(learner.classes),
-            "classes_found": 0, "labels_spent": 0, "wrong_labels": 0, "flagged_unknown": math.nan}]
+            "held_classes": learner.classes.tolist(), "classes_found": 0, "labels_spent": 0, "wrong_labels": 0, "flagged_unknown": math.nan}]
     for r in range(1, rounds + 1):
         ids = pool_ids
         result = open_world_round(learner, pool_x, lambda queried: answers[ids[queried]], budget, strategy, seed + r)
@@ -481,6 +482,6 @@ def simulate_open_world(
         wrong += int((answers[asked] != true_labels[asked]).sum())
         pool_ids, pool_x = pool_ids[result["remaining"]], result["pool_features"]
         log.append({"round": r, **_test_metrics(learner, world, test_x), "classes_held": result["classes_held"],
-                    "classes_found": len(found), "labels_spent": spent, "wrong_labels": wrong,
+                    "held_classes": learner.classes.tolist(), "classes_found": len(found), "labels_spent": spent, "wrong_labels": wrong,
                     "flagged_unknown": result["flagged_unknown"]})
     return log
