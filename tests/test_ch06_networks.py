@@ -1,7 +1,8 @@
-"""What chapter 6's pages on choosing labels and on forgetting teach, asserted on seeds 0, 1 and 2.
+"""What chapter 6's pages on choosing labels, a noisy oracle and forgetting teach, asserted on seeds 0, 1 and 2.
 
-``book/06_open_world/02_choosing_what_to_label.ipynb`` and
-``03_forgetting_and_replay.ipynb``: ``open_world_digits(seed)`` (270 labelled
+``book/06_open_world/02_choosing_what_to_label.ipynb``,
+``03_a_noisy_oracle.ipynb`` and ``04_forgetting_and_replay.ipynb``:
+``open_world_digits(seed)`` (270 labelled
 digits of 0-4 at the start; a pool of 321 with only 10 of each of 5-9; the 359
 test digits of all ten classes), 5 rounds of 10 labels, ``NetworkLearner``
 (MLP 64-128-128-10, Adam, 20 epochs, class-weighted loss, logits of classes

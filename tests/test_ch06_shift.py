@@ -1,6 +1,6 @@
 """What chapter 6's page on evaluation and shift teaches about corruptions, asserted on seeds 0, 1 and 2.
 
-``book/06_open_world/04_evaluation_and_shift.ipynb``: a network trained on all
+``book/06_open_world/05_evaluation_and_shift.ipynb``: a network trained on all
 ten digits (``mlp(64, 10, depth=2, width=128)``, ``torch.manual_seed(seed)``,
 Adam with learning rate 1e-3, batches of 64, 30 epochs on
 ``load_digits_splits(seed).train``) is tested on the clean test digits and on
