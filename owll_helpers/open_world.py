@@ -316,6 +316,7 @@ class NetworkLearner:
         self._y = torch.empty(0, dtype=torch.int64)
         self._updates = 0
         self._mahalanobis: Mahalanobis | None = None
+        self._last_scores: tuple[torch.Tensor, tuple[int, int], torch.Tensor] | None = None
 
     def _mask(self) -> torch.Tensor:
         mask = torch.full((self.n_outputs,), -math.inf)
@@ -391,9 +392,18 @@ class NetworkLearner:
 
     def score(self, features: torch.Tensor) -> torch.Tensor:
         """The in-distribution score named by ``score`` (larger = more in-distribution)."""
+        # A round scores the same pool twice (predict, then choose): keep the last result while
+        # neither the network nor the tensor (its in-place version counter) has changed.
+        # The cache holds the tensor itself, so its id cannot be reused by another one.
+        key = (getattr(features, "_version", -1), self._updates)
+        if self._last_scores is not None and self._last_scores[0] is features and self._last_scores[1] == key:
+            return self._last_scores[2].clone()
         if self.score_name == "max_softmax" or self._mahalanobis is None:
-            return self.logits(features).softmax(dim=1).max(dim=1).values
-        return self._mahalanobis.score(self._features(features)).float()
+            scores = self.logits(features).softmax(dim=1).max(dim=1).values
+        else:
+            scores = self._mahalanobis.score(self._features(features)).float()
+        self._last_scores = (features, key, scores)
+        return scores.clone()
 
     def predict(self, features: torch.Tensor) -> torch.Tensor:
         """The most likely held class, or -1 where the score is below ``threshold``."""

@@ -171,3 +171,14 @@ def test_simulation_logs_every_round_and_network_learner_masks_classes_not_held(
     not_held[learner.classes] = False
     assert torch.isinf(logits[:, not_held]).all() and torch.isfinite(logits[:, ~not_held]).all()
     assert set(learner.predict(world.test.x).tolist()) <= set(learner.classes.tolist()) | {UNKNOWN_LABEL}
+
+
+def test_network_learner_scores_again_when_the_input_changes_in_place():
+    world = open_world_digits(0)
+    learner = NetworkLearner(epochs=2, seed=0).fit(world.start.x, world.start.y)
+    pool = world.pool.x.clone()
+    first = learner.score(pool)
+    torch.testing.assert_close(learner.score(pool), first)
+    pool.mul_(0.5)
+    torch.testing.assert_close(learner.score(pool), learner.score(pool.clone()))
+    assert not torch.equal(learner.score(pool), first)
