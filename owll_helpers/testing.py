@@ -15,6 +15,9 @@ import contextlib
 import importlib
 import inspect
 import math
+import signal
+import threading
+import time
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -169,6 +172,41 @@ def _same(got: Any, want: Any) -> bool:
         return False
 
 
+#: How long :func:`stand_in` waits for a student's earlier answer when it only compares it with a fixed one.
+STAND_IN_COMPARISON_SECONDS: float = 2.0
+
+
+class _NoAnswerInTime(BaseException):
+    # A BaseException, so that a student's ``except Exception`` inside a loop cannot swallow it.
+    pass
+
+
+def _call_with_time_limit(function: Callable[..., Any], seconds: float, *args: Any, **kwargs: Any) -> Any:
+    """``function(*args, **kwargs)``, stopped with :class:`_NoAnswerInTime` after ``seconds`` of wall time.
+
+    Uses ``SIGALRM``, so only in the main thread of a POSIX process (a notebook kernel's cells run
+    there); elsewhere the call is made without a limit. A timer already running (an outer limit)
+    is restored afterwards with the time it has left.
+    """
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        return function(*args, **kwargs)
+
+    def stop(signum: int, frame: Any) -> None:
+        raise _NoAnswerInTime
+
+    started = time.monotonic()
+    previous_handler = signal.signal(signal.SIGALRM, stop)
+    previous_delay, previous_interval = signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return function(*args, **kwargs)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous_handler)
+        if previous_delay:
+            left = previous_delay - (time.monotonic() - started)
+            signal.setitimer(signal.ITIMER_REAL, max(left, 1e-3), previous_interval)
+
+
 @contextmanager
 def stand_in(
     namespace: dict[str, Any],
@@ -185,8 +223,9 @@ def stand_in(
     for the test's own inputs: fixed values, not a reference implementation,
     so no solution reaches the student version. Any other input goes to the
     student's own function. That function is restored afterwards, and if it
-    disagreed with a fixed answer (or raised), a note says so and points to
-    task M's own test.
+    disagreed with a fixed answer (or raised, or gave no answer within
+    :data:`STAND_IN_COMPARISON_SECONDS`: a loop in task M must not cost task N
+    its time limit), a note says so and points to task M's own test.
 
     Args:
         namespace: where the student's functions look the name up (a notebook's ``globals()``).
@@ -220,7 +259,9 @@ def stand_in(
             return original(*args, **kwargs)
         answer = answers[wanted]
         try:
-            mine = original(*args, **kwargs)
+            mine = _call_with_time_limit(original, STAND_IN_COMPARISON_SECONDS, *args, **kwargs)
+        except _NoAnswerInTime:
+            mine = f"no answer within {STAND_IN_COMPARISON_SECONDS:g} s"
         except Exception as error:  # noqa: BLE001 -- the student's earlier answer is graded elsewhere
             mine = f"an error ({type(error).__name__})"
         if not _same(mine, answer) and len(disagreements) < 3:

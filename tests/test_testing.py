@@ -97,6 +97,39 @@ def test_stand_in_reports_an_earlier_answer_that_raises(capsys):
     assert "NotImplementedError" in capsys.readouterr().out
 
 
+def test_stand_in_gives_up_on_an_earlier_answer_that_loops_and_keeps_an_outer_timer(capsys, monkeypatch):
+    import signal
+    import time
+
+    from owll_helpers import testing
+
+    monkeypatch.setattr(testing, "STAND_IN_COMPARISON_SECONDS", 0.2)
+
+    def loops(tensor):
+        while True:
+            try:
+                time.sleep(0.01)
+            except Exception:  # a student's catch-all must not swallow the time limit
+                pass
+
+    fired = []
+    previous = signal.signal(signal.SIGALRM, lambda *_: fired.append(True))
+    signal.setitimer(signal.ITIMER_REAL, 5.0)
+    try:
+        namespace = {"earlier": loops}
+        started = time.monotonic()
+        with stand_in(namespace, "earlier", {(2, 3): 1}):
+            assert _later_task(namespace) == 10
+        assert time.monotonic() - started < 2
+        assert "no answer within 0.2 s" in capsys.readouterr().out
+        left, _ = signal.getitimer(signal.ITIMER_REAL)
+        assert 3.5 < left <= 5.0, "the outer timer is restored with the time it had left"
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert not fired
+
+
 def test_stand_in_passes_other_inputs_to_the_students_function():
     namespace = {"earlier": lambda tensor: tensor.numel()}
     with stand_in(namespace, "earlier", {(5,): 0}):

@@ -135,6 +135,26 @@ WRONG_ANSWERS = {
             solution_with("NearestClassMean", (NCM_CLASSES, "self.classes = torch.tensor(list(self._sums), dtype=torch.int64)")),
         ),
         WrongAnswer(
+            "a running mean whose count is never increased: right after one update of a class, wrong after two",
+            solution_with(
+                "NearestClassMean",
+                (
+                    NCM_SUMS,
+                    "if label in self._sums:  # here _sums holds the running mean\n"
+                    "                n = self._counts[label]\n"
+                    "                self._sums[label] = (self._sums[label] * n + members.sum(dim=0)) / (n + members.shape[0])\n"
+                    "            else:\n"
+                    "                self._sums[label] = members.mean(dim=0)",
+                ),
+                (NCM_COUNTS, "self._counts.setdefault(label, members.shape[0])"),
+                (
+                    "self.means = torch.stack([self._sums[c] / self._counts[c] for c in self.classes.tolist()])",
+                    "self.means = torch.stack([self._sums[c] for c in self.classes.tolist()])",
+                ),
+            ),
+            caught_by_visible_test=False,
+        ),
+        WrongAnswer(
             "fit does not forget what a previous fit held",
             solution_with(
                 "NearestClassMean",
@@ -211,6 +231,11 @@ class NearestClassMean(owll_helpers.open_world.NearestClassMean):
 from owll_helpers.open_world import select_queries
 """,
         ),
+        WrongAnswer(
+            "scores sorted as float32, so float64 scores closer than float32's precision tie",
+            solution_with("select_queries", (SQ_SORT, "return torch.sort(scores.float(), stable=True).indices[:budget]")),
+            caught_by_visible_test=False,
+        ),
     ],
     "open_world_round": [
         WrongAnswer(
@@ -244,6 +269,16 @@ from owll_helpers.open_world import select_queries
         WrongAnswer(
             "the oracle asked about the whole pool",
             solution_with("open_world_round", (OW_LABELS, "labels = oracle(torch.arange(pool_features.shape[0]))[queried]")),
+        ),
+        WrongAnswer(
+            "the oracle asked once per queried index (one call each, where the statement asks for one call)",
+            solution_with("open_world_round", (OW_LABELS, "labels = torch.cat([oracle(queried[i : i + 1]) for i in range(len(queried))])")),
+            caught_by_visible_test=False,
+        ),
+        WrongAnswer(
+            "labels_spent returned as a 0-d tensor, not a Python int",
+            solution_with("open_world_round", ('"labels_spent": len(queried),', '"labels_spent": torch.tensor(len(queried)),')),
+            caught_by_visible_test=False,
         ),
         WrongAnswer(
             "the seed not passed on to select_queries",
