@@ -182,3 +182,27 @@ def test_network_learner_scores_again_when_the_input_changes_in_place():
     pool.mul_(0.5)
     torch.testing.assert_close(learner.score(pool), learner.score(pool.clone()))
     assert not torch.equal(learner.score(pool), first)
+
+
+def test_a_round_with_a_budget_of_zero_changes_nothing():
+    x, y = clusters()
+    ncm = NearestClassMean().fit(x, y)
+    means, threshold = ncm.means.clone(), ncm.threshold
+    result = open_world_round(ncm, x, lambda queried: y[queried], 0, "uncertain")
+    assert result["labels_spent"] == 0 and result["new_classes"] == [] and math.isnan(result["all_accuracy"])
+    assert torch.equal(ncm.means, means) and ncm.threshold == threshold
+    assert result["remaining"].tolist() == list(range(len(x)))
+
+
+def test_network_learner_fitted_twice_is_the_same_network_and_checks_its_settings():
+    world = open_world_digits(0)
+    learner = NetworkLearner(epochs=2, seed=3)
+    first = learner.fit(world.start.x, world.start.y).logits(world.test.x)
+    learner.add_classes(world.pool.x[:5], world.pool.y[:5])
+    torch.testing.assert_close(learner.fit(world.start.x, world.start.y).logits(world.test.x), first)
+    with pytest.raises(ValueError, match="columns"):
+        learner.add_classes(world.pool.x[:5, :10], world.pool.y[:5])
+    with pytest.raises(ValueError, match="lr"):
+        NetworkLearner(lr=0)
+    with pytest.raises(ValueError, match="pool holds"):
+        simulate_open_world(NearestClassMean(), world, rounds=40, budget=10)
