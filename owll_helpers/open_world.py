@@ -289,7 +289,7 @@ class NetworkLearner:
 
     The class weights count every label held so far, also in a fine-tuning
     update: there the few labels of a newly found class carry a large share
-    of the loss (54 % at round 1 of chapter 6's runs, against 100 replayed
+    of the loss (about 68 % at round 1 of chapter 6's runs, against 100 replayed
     examples), so replay is weaker than its sample count suggests. Building a
     network calls ``torch.manual_seed(seed + number of updates)``, which also
     sets the global generator. ``score`` keeps its last result for the same

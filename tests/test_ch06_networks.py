@@ -25,7 +25,7 @@ import functools
 import pytest
 
 from owll_helpers.data import open_world_digits
-from owll_helpers.open_world import NearestClassMean, NetworkLearner, simulate_open_world
+from owll_helpers.open_world import NearestClassMean, NetworkLearner, select_queries, simulate_open_world
 
 SEEDS = (0, 1, 2)
 #: run name: (a fresh learner for a seed, strategy, oracle error)
@@ -63,6 +63,17 @@ def test_max_softmax_finds_every_new_class(seed: int) -> None:
     # measured: 5 / 5 / 5 new classes found, 10 held, on seeds 0 / 1 / 2
     last = run("max softmax", seed)[-1]
     assert last["classes_found"] == 5 and last["classes_held"] == 10, last
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_the_first_max_softmax_picks_are_new_digits(seed: int) -> None:
+    # the network trained on the start only; random picking expects 10 * 50 / 321 = 1.56 new digits in 10 picks
+    world = open_world_digits(seed)
+    learner = NetworkLearner(seed=seed).fit(world.start.x, world.start.y)
+    first = select_queries(learner.score(world.pool.x), 10, "uncertain")
+    n_new = int((world.pool.y[first] >= 5).sum())
+    # measured: 10 / 10 / 10 new digits among the first ten picks (margin 8.44 over 1.56; half of it: 1.56 + 4.22)
+    assert n_new >= 6, f"seed {seed}: {n_new} of the first 10 max-softmax picks are new digits (measured 10)"
 
 
 @pytest.mark.parametrize("seed", SEEDS)
