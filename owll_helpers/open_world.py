@@ -113,11 +113,11 @@ class NearestClassMean:
         """Forget everything and hold the classes of ``labels``, one mean each."""
         features, labels = _check_features_and_labels(features, labels)
         self.classes = torch.empty(0, dtype=torch.int64)
-        self.means = torch.empty(0, features.shape[1], dtype=torch.float64)
+        self.means = features.new_zeros(0, features.shape[1], dtype=torch.float64)
         self.counts = torch.empty(0, dtype=torch.int64)
         self._features = torch.empty(0, features.shape[1], dtype=torch.float64)
         self._labels = torch.empty(0, dtype=torch.int64)
-        return self.add_classes(features, labels)
+        return self.add_classes(features=features, labels=labels)
 
     def add_classes(self, features: torch.Tensor, labels: torch.Tensor) -> NearestClassMean:
         """Update the means of held classes with running means; add a class per new label."""
@@ -126,7 +126,7 @@ class NearestClassMean:
             if len(self.classes):
                 raise ValueError(f"features must have {self._features.shape[1]} columns like the ones fitted, got {features.shape[1]}")
             self._features = torch.empty(0, features.shape[1], dtype=torch.float64)
-            self.means = torch.empty(0, features.shape[1], dtype=torch.float64)
+            self.means = features.new_zeros(0, features.shape[1], dtype=torch.float64)
         values = features.double()
         classes, means, counts = list(self.classes.tolist()), list(self.means), list(self.counts.tolist())
         for label in labels.unique().tolist():
@@ -192,12 +192,13 @@ def select_queries(scores: torch.Tensor, budget: int, strategy: str, seed: int =
     check_positive_int(budget, "budget", minimum=0)
     check_choice(strategy, "strategy", STRATEGIES)
     check_positive_int(seed, "seed", minimum=0)
-    n = scores.shape[0]
-    if budget > n:
-        raise ValueError(f"budget ({budget}) is larger than the pool ({n} samples)")
-    if strategy == "uncertain":
-        return torch.sort(scores, stable=True).indices[:budget]
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:budget]
+    pool_size = len(scores)
+    if budget > pool_size:
+        raise ValueError(f"budget ({budget}) is larger than the pool ({pool_size} samples)")
+    if strategy != "uncertain":  # "random"
+        order = torch.randperm(pool_size, generator=torch.Generator().manual_seed(seed))
+        return order.narrow(0, 0, budget)
+    return torch.sort(scores, stable=True).indices[:budget]
 
 
 def open_world_round(
@@ -238,27 +239,27 @@ def open_world_round(
         raise TypeError(f"oracle must be a callable from pool indices to labels, got {type(oracle).__name__}")
     predictions = learner.predict(pool_features)
     queried = select_queries(learner.score(pool_features), budget, strategy, seed)
-    labels = oracle(queried)
-    check_labels(labels, "the oracle's labels", queried.shape[0], allow_empty=True)
+    answers = oracle(queried)
+    check_labels(answers, "the oracle's labels", queried.shape[0], allow_empty=True)
     held_before = learner.classes.clone()
     asked = predictions[queried]
-    known = torch.isin(labels, held_before)
+    known = torch.isin(answers, held_before)
     if len(queried):  # a budget of 0 asks nothing and changes nothing
-        learner.add_classes(pool_features[queried], labels)
+        learner.add_classes(pool_features[queried], answers)
     keep = torch.ones(pool_features.shape[0], dtype=torch.bool)
     keep[queried] = False
-    remaining = keep.nonzero().flatten()
+    rest = keep.nonzero().flatten()
     return {
-        "queried": queried,
-        "labels": labels,
-        "new_classes": sorted(set(labels.tolist()) - set(held_before.tolist())),
-        "classes_held": len(learner.classes),
+        "queried": queried.clone(),
+        "labels": answers,
+        "new_classes": sorted(set(answers.tolist()) - set(held_before.tolist())),
+        "classes_held": int(learner.classes.numel()),
         "labels_spent": int(queried.shape[0]),
         "flagged_unknown": int((predictions == UNKNOWN_LABEL).sum()),
-        "known_accuracy": float((asked[known] == labels[known]).double().mean()) if known.any() else math.nan,
-        "all_accuracy": float((asked == labels).double().mean()) if len(labels) else math.nan,
-        "remaining": remaining,
-        "pool_features": pool_features[remaining],
+        "known_accuracy": float((asked[known] == answers[known]).double().mean()) if known.any() else math.nan,
+        "all_accuracy": float((asked == answers).double().mean()) if len(answers) else math.nan,
+        "remaining": rest,
+        "pool_features": pool_features[rest],
     }
 
 
@@ -504,7 +505,7 @@ def simulate_open_world(
     pool_ids = torch.arange(len(world.pool))
     found: set[int] = set()
     spent, wrong = 0, 0
-    log = [{"round": 0, **_test_metrics(learner, world, test_x), "classes_held": len(learner.classes),
+    log = [{"round": 0, **_test_metrics(learner, world, test_x), "classes_held": int(learner.classes.numel()),
             "held_classes": learner.classes.tolist(), "classes_found": 0, "labels_spent": 0, "wrong_labels": 0, "flagged_unknown": math.nan}]
     for r in range(1, rounds + 1):
         ids = pool_ids

@@ -181,15 +181,15 @@ class _NoAnswerInTime(BaseException):
     pass
 
 
-def _call_with_time_limit(function: Callable[..., Any], seconds: float, *args: Any, **kwargs: Any) -> Any:
-    """``function(*args, **kwargs)``, stopped with :class:`_NoAnswerInTime` after ``seconds`` of wall time.
+def _call_with_time_limit(answer: Callable[..., Any], seconds: float, *args: Any, **kwargs: Any) -> Any:
+    """``answer(*args, **kwargs)``, stopped with :class:`_NoAnswerInTime` after ``seconds`` of wall time.
 
     Uses ``SIGALRM``, so only in the main thread of a POSIX process (a notebook kernel's cells run
     there); elsewhere the call is made without a limit. A timer already running (an outer limit)
     is restored afterwards with the time it has left.
     """
     if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
-        return function(*args, **kwargs)
+        return answer(*args, **kwargs)
 
     def stop(signum: int, frame: Any) -> None:
         raise _NoAnswerInTime
@@ -198,7 +198,7 @@ def _call_with_time_limit(function: Callable[..., Any], seconds: float, *args: A
     previous_handler = signal.signal(signal.SIGALRM, stop)
     previous_delay, previous_interval = signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
-        return function(*args, **kwargs)
+        return answer(*args, **kwargs)
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous_handler)
